@@ -1,0 +1,7 @@
+module github.com/phasehost/phasehost/plugins/topology
+
+go 1.26
+
+require github.com/phasehost/phasehost/sdk/go v0.0.0
+
+replace github.com/phasehost/phasehost/sdk/go => ../../sdk/go

@@ -1,0 +1,3 @@
+module github.com/phasehost/phasehost/sdk/go
+
+go 1.26
