@@ -134,13 +134,29 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
-// Parse decodes a manifest from YAML or JSON and validates it. On any problem it
-// returns a nil manifest and an *InvalidError listing all of them.
+// Parse decodes a manifest from YAML or JSON (a plugin.yaml) and validates it.
+// On any problem it returns a nil manifest and an *InvalidError listing all of them.
 func Parse(data []byte) (*Manifest, error) {
 	doc, problem := toJSON(data)
 	if problem != nil {
 		return nil, &InvalidError{Subject: "manifest", Problems: []Problem{*problem}}
 	}
+	return parseJSON(doc)
+}
+
+// ParseJSON is Parse for JSON only: the form a module's custom section holds.
+func ParseJSON(data []byte) (*Manifest, error) {
+	doc := bytes.TrimSpace(data)
+	if len(doc) > MaxSize {
+		return nil, &InvalidError{Subject: "manifest", Problems: []Problem{{Message: fmt.Sprintf("manifest is %d bytes, over the %d-byte limit", len(doc), MaxSize)}}}
+	}
+	if err := checkJSON(doc); err != nil {
+		return nil, &InvalidError{Subject: "manifest", Problems: []Problem{{Message: err.Error() + " (the section holds JSON; phasectl plugin pack converts YAML)"}}}
+	}
+	return parseJSON(doc)
+}
+
+func parseJSON(doc []byte) (*Manifest, error) {
 	problems := schemaProblems(doc)
 	var m Manifest
 	// Decode leniently so the semantic checks still run when the schema found
@@ -185,8 +201,8 @@ func semanticProblems(m *Manifest) []Problem {
 			if j, dup := firstByStepKind[k]; dup {
 				out = append(out, Problem{
 					Path: fmt.Sprintf("phases[%d].maps_to", i),
-					Message: fmt.Sprintf("%q: step %q already has a %s (phases[%d] %q); a step has at most one START and one END",
-						p.MapsTo, p.Step, p.MapsTo, j, m.Phases[j].Name),
+					Message: fmt.Sprintf("%q: step %q already has %s (phases[%d] %q); a step has at most one START and one END",
+						p.MapsTo, p.Step, map[string]string{abi.PhaseStart: "a START", abi.PhaseEnd: "an END"}[p.MapsTo], j, m.Phases[j].Name),
 				})
 			} else {
 				firstByStepKind[k] = i

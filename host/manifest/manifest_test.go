@@ -108,7 +108,7 @@ func TestParseProblems(t *testing.T) {
 		{"two ENDs in a step", head + `phases:
   - {name: A_END, step: a, maps_to: END}
   - {name: A_DONE, step: a, maps_to: END}`,
-			[]string{`phases[1].maps_to: "END": step "a" already has a END (phases[0] "A_END"); a step has at most one START and one END`}},
+			[]string{`phases[1].maps_to: "END": step "a" already has an END (phases[0] "A_END"); a step has at most one START and one END`}},
 		{"limits out of range", head + phases + "\nlimits: {memory_mb: 0, timeout_ms: -5, speed: 3}",
 			[]string{`limits.memory_mb: 0 is below the minimum 1`, `limits.speed: unknown field "speed"`, `limits.timeout_ms: -5 is below the minimum 1`}},
 		{"weight not positive", head + phases + "\nweight: 0",
@@ -142,6 +142,16 @@ func TestParseProblems(t *testing.T) {
 			assert.True(t, strings.HasPrefix(err.Error(), "invalid manifest: "), err.Error())
 		})
 	}
+}
+
+func TestParseJSONRefusesYAML(t *testing.T) {
+	_, err := ParseJSON([]byte(validYAML))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not valid JSON: line 1, column 1: invalid character 'a' looking for beginning of value (the section holds JSON; phasectl plugin pack converts YAML)")
+	m, err := Parse([]byte(validYAML))
+	require.NoError(t, err)
+	_, err = ParseJSON(m.JSON())
+	require.NoError(t, err)
 }
 
 func TestParseJSONStrict(t *testing.T) {

@@ -53,6 +53,16 @@ func (v ValType) String() string {
 		return "i32"
 	case I64:
 		return "i64"
+	case 0x7d:
+		return "f32"
+	case 0x7c:
+		return "f64"
+	case 0x7b:
+		return "v128"
+	case 0x70:
+		return "funcref"
+	case 0x6f:
+		return "externref"
 	}
 	return "unknown"
 }

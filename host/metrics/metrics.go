@@ -1,0 +1,96 @@
+// Package metrics defines Phasehost's Prometheus metrics. A *Metrics is made
+// once per process (or per test) with New and handed to the parts that count;
+// there is no package-level registry. A nil *Metrics counts nothing, so parts
+// can be used without one.
+//
+// All methods are safe for concurrent use.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds every collector.
+type Metrics struct {
+	refusedPhases  *prometheus.CounterVec
+	pluginRuns     *prometheus.CounterVec
+	pluginFailures *prometheus.CounterVec
+	runSeconds     *prometheus.HistogramVec
+	events         *prometheus.CounterVec
+	pluginLoads    *prometheus.CounterVec
+}
+
+// New creates the collectors and registers them with reg (nil: not registered).
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		refusedPhases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phasehost_refused_phase_ids_total",
+			Help: "Emits refused because the phase id is not declared in the plugin's manifest.",
+		}, []string{"plugin", "version"}),
+		pluginRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phasehost_plugin_runs_total",
+			Help: "Plugin runs by outcome (succeeded, failed, cancelled).",
+		}, []string{"plugin", "version", "outcome"}),
+		pluginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phasehost_plugin_failures_total",
+			Help: "Failed plugin runs by cause (trap, timeout, memory, out_of_bounds, failed, exit, output).",
+		}, []string{"plugin", "version", "cause"}),
+		runSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "phasehost_plugin_run_seconds",
+			Help:    "Wall time of plugin runs, instantiation included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"plugin", "version"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phasehost_events_published_total",
+			Help: "Job events published, by type.",
+		}, []string{"type"}),
+		pluginLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phasehost_plugin_loads_total",
+			Help: "Plugin module loads by result (ok, invalid).",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.refusedPhases, m.pluginRuns, m.pluginFailures, m.runSeconds, m.events, m.pluginLoads)
+	}
+	return m
+}
+
+// RefusedPhase counts an emit with an undeclared phase id.
+func (m *Metrics) RefusedPhase(plugin, version string) {
+	if m != nil {
+		m.refusedPhases.WithLabelValues(plugin, version).Inc()
+	}
+}
+
+// RunFinished records a plugin run; cause is empty unless outcome is "failed".
+func (m *Metrics) RunFinished(plugin, version, outcome, cause string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.pluginRuns.WithLabelValues(plugin, version, outcome).Inc()
+	if cause != "" {
+		m.pluginFailures.WithLabelValues(plugin, version, cause).Inc()
+	}
+	m.runSeconds.WithLabelValues(plugin, version).Observe(d.Seconds())
+}
+
+// EventPublished counts a job event of type typ.
+func (m *Metrics) EventPublished(typ string) {
+	if m != nil {
+		m.events.WithLabelValues(typ).Inc()
+	}
+}
+
+// PluginLoad counts a module load attempt.
+func (m *Metrics) PluginLoad(ok bool) {
+	if m == nil {
+		return
+	}
+	r := "ok"
+	if !ok {
+		r = "invalid"
+	}
+	m.pluginLoads.WithLabelValues(r).Inc()
+}
