@@ -1,0 +1,6 @@
+;; bad_weight: weight is 0; it must be a positive number.
+;; The module itself is fine: it exports memory and run () -> i32.
+(module
+  (memory (export "memory") 1)
+  (func $run (export "run") (result i32)
+    (i32.const 0)))

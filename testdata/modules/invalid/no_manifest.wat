@@ -1,0 +1,6 @@
+;; no_manifest: has no phasehost.manifest custom section at all.
+;; The module itself is fine: it exports memory and run () -> i32.
+(module
+  (memory (export "memory") 1)
+  (func $run (export "run") (result i32)
+    (i32.const 0)))
