@@ -1,0 +1,69 @@
+# Phasehost build. `make run` and `make test` are the two commands a new
+# machine needs; both build everything first.
+
+GO        ?= go
+PLUGINS   := assembly4 material topology
+MODULES   := . ./sdk/go $(addprefix ./plugins/,$(PLUGINS))
+PKGS      := ./... ./sdk/go/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
+ADDR      ?= 127.0.0.1:8080
+BENCHTIME ?= 1x
+GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
+
+export GOTOOLCHAIN := local
+
+.PHONY: all build plugins test test-race lint gen gen-check bench run testdata clean help
+
+all: build
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: bin/phasectl bin/phasehost plugins ## build bin/phasehost, bin/phasectl and bin/plugins/*.wasm
+
+bin/phasectl: FORCE
+	$(GO) build -o $@ ./cmd/phasectl
+
+bin/phasehost: FORCE
+	$(GO) build -o $@ ./cmd/phasehost
+
+# Each reference plugin: a wasip1 reactor module, then its manifest packed in
+# (pack also validates it exactly as the server will).
+plugins: bin/phasectl $(addprefix bin/plugins/,$(addsuffix .wasm,$(PLUGINS)))
+
+bin/plugins/%.wasm: FORCE bin/phasectl
+	@mkdir -p bin/raw bin/plugins
+	cd plugins/$* && $(GOFLAGS_WASM) $(GO) build -buildmode=c-shared -trimpath -o ../../bin/raw/$*.wasm .
+	bin/phasectl plugin pack --manifest plugins/$*/plugin.yaml --module bin/raw/$*.wasm -o $@
+
+gen: bin/phasectl ## regenerate the reference plugins' phase constants
+	for p in $(PLUGINS); do bin/phasectl plugin gen --manifest plugins/$$p/plugin.yaml -o plugins/$$p/phases/phases_gen.go || exit 1; done
+
+gen-check: bin/phasectl
+	@for p in $(PLUGINS); do \
+		bin/phasectl plugin gen --manifest plugins/$$p/plugin.yaml -o - | diff -u plugins/$$p/phases/phases_gen.go - \
+		|| { echo "plugins/$$p/phases/phases_gen.go is stale: run make gen"; exit 1; }; done
+
+lint: ## gofmt and go vet, every module, native and wasip1
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GOFLAGS_WASM) $(GO) vet ./sdk/go/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
+
+test: build lint gen-check ## build everything, then run every test (with -race for the host)
+	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -race ./host/...
+
+bench: build ## benchmarks; figures go to BENCHMARKS.md
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./host/plugin/ ./bench/ | tee bin/bench.txt
+
+run: build ## start phasehost on $(ADDR) with the memory engine and the reference plugins
+	bin/phasehost --addr $(ADDR) --plugins bin/plugins
+
+# The hand-written test modules are committed; rebuilding them needs wabt,
+# clang, lld and wasi-libc (apt-get install -y wabt clang lld wasi-libc).
+testdata:
+	testdata/modules/build.sh
+
+clean:
+	rm -rf bin
+
+FORCE:

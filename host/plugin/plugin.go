@@ -1,0 +1,313 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/phasehost/phasehost/host/manifest"
+	"github.com/phasehost/phasehost/sdk/go/abi"
+)
+
+// Plugin is a validated, compiled module. It is immutable and safe for
+// concurrent use: every Run gets its own instance.
+type Plugin struct {
+	engine   *Engine
+	rt       *runtime
+	compiled wazero.CompiledModule
+	manifest manifest.Manifest
+	limits   Limits
+	sha256   string
+	hasInit  bool
+	size     int
+}
+
+// Manifest returns a copy of the plugin's manifest.
+func (p *Plugin) Manifest() manifest.Manifest {
+	m := p.manifest
+	m.Phases = append([]manifest.Phase(nil), p.manifest.Phases...)
+	if p.manifest.Limits != nil {
+		l := *p.manifest.Limits
+		m.Limits = &l
+	}
+	return m
+}
+
+// Ref returns "name@version".
+func (p *Plugin) Ref() string { return p.manifest.Ref() }
+
+// Name returns the manifest name.
+func (p *Plugin) Name() string { return p.manifest.Name }
+
+// Version returns the manifest version.
+func (p *Plugin) Version() string { return p.manifest.Version }
+
+// Limits returns the limits the plugin runs under.
+func (p *Plugin) Limits() Limits { return p.limits }
+
+// SHA256 returns the hex sha256 of the module bytes.
+func (p *Plugin) SHA256() string { return p.sha256 }
+
+// Size returns the module size in bytes.
+func (p *Plugin) Size() int { return p.size }
+
+// Close releases the compiled code. Runs in flight must have finished.
+func (p *Plugin) Close(ctx context.Context) error { return p.compiled.Close(ctx) }
+
+// Emit is one accepted emit, already resolved against the manifest.
+type Emit struct {
+	PhaseID int32
+	Phase   manifest.Phase
+	Done    int64
+	Total   int64
+	Message string
+}
+
+// RunRequest is what one run needs.
+type RunRequest struct {
+	// JobID is used in logs and errors.
+	JobID string
+	// Input is the run's input document (JSON).
+	Input []byte
+	// OnEmit receives every accepted emit, in order, on the goroutine calling
+	// Run, while the guest waits: keep it short.
+	OnEmit func(Emit)
+	// Cancel, when closed, asks the guest to stop: cancelled() returns 1 and
+	// emit returns 1. A guest that has not returned after the policy's
+	// CancelGrace is stopped.
+	Cancel <-chan struct{}
+}
+
+// Result is what a successful run produced.
+type Result struct {
+	// Output is the run's output: a JSON document ("null" when nothing was written).
+	Output []byte
+	// Events is the number of accepted emits.
+	Events int64
+	// Refused counts emits refused for an undeclared phase id.
+	Refused int
+	// Duration covers instantiation and the run.
+	Duration time.Duration
+}
+
+// run is the state of one run, reached by the host functions through the context.
+// Only the goroutine calling Plugin.Run touches it, except cancelled.
+type run struct {
+	plugin     *Plugin
+	limits     Limits
+	logger     *slog.Logger
+	input      []byte
+	output     []byte
+	outputOver bool
+	onEmit     func(Emit)
+	events     int64
+	overBudget int64
+	refused    int
+	failMsg    string
+	fatal      *RunError
+	cancelled  atomic.Bool
+	logLeft    int64
+	logDropped int64
+	stderr     *guestWriter
+}
+
+var (
+	errTimeoutCause = errors.New("run timeout")
+	errGraceCause   = errors.New("cancel grace expired")
+)
+
+// Run runs the plugin once, in a fresh instance. A failed run returns a
+// *RunError; the Result is nil then.
+func (p *Plugin) Run(ctx context.Context, req RunRequest) (*Result, error) {
+	start := time.Now()
+	res, err := p.run(ctx, req)
+	outcome, cause := "succeeded", ""
+	if err != nil {
+		var re *RunError
+		switch {
+		case errors.Is(err, ErrCancelled):
+			outcome = "cancelled"
+		case errors.As(err, &re):
+			outcome, cause = "failed", re.CauseName()
+		default:
+			outcome, cause = "failed", "host"
+		}
+	}
+	p.engine.metrics.RunFinished(p.manifest.Name, p.manifest.Version, outcome, cause, time.Since(start))
+	if res != nil {
+		res.Duration = time.Since(start)
+	}
+	return res, err
+}
+
+func (p *Plugin) run(ctx context.Context, req RunRequest) (*Result, error) {
+	logger := p.engine.logger.With(slog.String("plugin", p.manifest.Name), slog.String("version", p.manifest.Version), slog.String("job", req.JobID))
+	r := &run{
+		plugin:  p,
+		limits:  p.limits,
+		logger:  logger,
+		input:   req.Input,
+		onEmit:  req.OnEmit,
+		logLeft: p.engine.policy.MaxLogBytes,
+	}
+	fail := func(re *RunError) (*Result, error) {
+		re.Plugin, re.JobID = p.Ref(), req.JobID
+		if re.Guest == "" {
+			re.Guest = r.stderr.tail()
+		}
+		return nil, re
+	}
+
+	base, cancelBase := context.WithCancelCause(ctx)
+	defer cancelBase(nil)
+	runCtx, cancelTimeout := context.WithTimeoutCause(base, p.limits.Timeout, errTimeoutCause)
+	defer cancelTimeout()
+	runCtx = context.WithValue(runCtx, runKey{}, r)
+	if req.Cancel != nil {
+		go watchCancel(runCtx, req.Cancel, &r.cancelled, p.engine.policy.CancelGrace, cancelBase)
+	}
+
+	stdout := &guestWriter{run: r, stream: "stdout"}
+	r.stderr = &guestWriter{run: r, stream: "stderr", keepTail: true}
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
+		WithStdout(stdout).WithStderr(r.stderr)
+	mod, err := p.rt.r.InstantiateModule(runCtx, p.compiled, cfg)
+	if err != nil {
+		return fail(r.classify(runCtx, err, 0, "instantiating"))
+	}
+	defer mod.Close(context.WithoutCancel(ctx))
+	memSize := func() uint64 {
+		if m := mod.Memory(); m != nil {
+			return uint64(m.Size())
+		}
+		return 0
+	}
+	if p.hasInit {
+		if _, err := mod.ExportedFunction(abi.ExportInitialize).Call(runCtx); err != nil || r.fatal != nil {
+			return fail(r.classify(runCtx, err, memSize(), "in _initialize"))
+		}
+	}
+	results, err := mod.ExportedFunction(abi.ExportRun).Call(runCtx)
+	stdout.flush()
+	r.stderr.flush()
+	r.summarise(ctx)
+	if err != nil || r.fatal != nil {
+		return fail(r.classify(runCtx, err, memSize(), ""))
+	}
+	if status := int32(results[0]); status != 0 {
+		detail := r.failMsg
+		if detail == "" {
+			detail = fmt.Sprintf("run returned %d without calling fail", status)
+		}
+		cause := ErrFailed
+		if r.cancelled.Load() {
+			cause = ErrCancelled
+		}
+		return fail(&RunError{Cause: cause, Detail: detail, Status: status})
+	}
+	if r.outputOver {
+		return fail(&RunError{Cause: ErrBadOutput, Detail: fmt.Sprintf("output exceeded max_output_bytes (%d); run returned 0 with its output cut short", r.limits.MaxOutputBytes)})
+	}
+	out := bytes.TrimSpace(r.output)
+	if len(out) == 0 {
+		out = []byte("null")
+	} else if !json.Valid(out) {
+		return fail(&RunError{Cause: ErrBadOutput, Detail: fmt.Sprintf("output (%d bytes) is not a JSON document", len(out))})
+	}
+	return &Result{Output: out, Events: r.events, Refused: r.refused}, nil
+}
+
+// watchCancel forwards a job's cancellation to the guest and stops the guest
+// after the grace period.
+func watchCancel(ctx context.Context, cancel <-chan struct{}, flag *atomic.Bool, grace time.Duration, stop context.CancelCauseFunc) {
+	select {
+	case <-cancel:
+	case <-ctx.Done():
+		return
+	}
+	flag.Store(true)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		stop(errGraceCause)
+	case <-ctx.Done():
+	}
+}
+
+// classify turns what wazero returned into a RunError.
+func (r *run) classify(ctx context.Context, err error, memBytes uint64, where string) *RunError {
+	if r.fatal != nil {
+		return r.fatal
+	}
+	prefix := ""
+	if where != "" {
+		prefix = where + ": "
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
+			switch cause := context.Cause(ctx); {
+			case errors.Is(cause, errTimeoutCause):
+				return &RunError{Cause: ErrTimeout, Detail: prefix + fmt.Sprintf("exceeded its %s timeout and was stopped", r.limits.Timeout), wrapped: err}
+			case errors.Is(cause, errGraceCause):
+				return &RunError{Cause: ErrCancelled, Detail: prefix + fmt.Sprintf("did not return within %s of cancellation and was stopped", r.plugin.engine.policy.CancelGrace), wrapped: err}
+			default:
+				return &RunError{Cause: ErrCancelled, Detail: prefix + "stopped: " + cause.Error(), wrapped: err}
+			}
+		}
+		re := &RunError{Cause: ErrExit, Detail: prefix + fmt.Sprintf("guest exited with code %d", exit.ExitCode()), wrapped: err}
+		r.markMemory(re, memBytes)
+		return re
+	}
+	msg := err.Error()
+	detail, stack, _ := strings.Cut(msg, "\nwasm stack trace:")
+	if stack != "" {
+		stack = "wasm stack trace:" + stack
+	}
+	cause := ErrTrap
+	if where == "instantiating" {
+		cause = ErrInstantiate
+		if strings.Contains(detail, "over limit") || strings.Contains(detail, "memory") && strings.Contains(detail, "limit") {
+			cause = ErrMemoryLimit
+		}
+	}
+	re := &RunError{Cause: cause, Detail: prefix + strings.TrimPrefix(detail, "wasm error: "), Stack: strings.TrimRight(stack, "\n"), wrapped: err}
+	r.markMemory(re, memBytes)
+	return re
+}
+
+// markMemory turns a failure into ErrMemoryLimit when the guest had reached its
+// memory limit (a failed memory.grow surfaces in the guest as a trap or an abort).
+func (r *run) markMemory(re *RunError, memBytes uint64) {
+	limit := uint64(pagesFor(r.limits.MemoryMB)) * 65536
+	slack := max(limit/8, 1<<20)
+	oom := strings.Contains(r.stderr.tail(), "out of memory")
+	if memBytes > 0 && (memBytes+slack >= limit || oom) {
+		re.Cause = ErrMemoryLimit
+		re.Detail = fmt.Sprintf("reached its memory limit of %d MiB (guest memory %d MiB): %s", r.limits.MemoryMB, memBytes>>20, re.Detail)
+	}
+}
+
+// summarise logs what was counted rather than logged one by one.
+func (r *run) summarise(ctx context.Context) {
+	if r.refused > maxRefusedLogs {
+		r.logger.LogAttrs(ctx, slog.LevelWarn, "emits refused: undeclared phase ids", slog.Int("refused", r.refused))
+	}
+	if r.overBudget > 0 {
+		r.logger.LogAttrs(ctx, slog.LevelWarn, "emits refused: event budget spent", slog.Int64("max_events", r.limits.MaxEvents), slog.Int64("refused", r.overBudget))
+	}
+	if r.logDropped > 0 {
+		r.logger.LogAttrs(ctx, slog.LevelWarn, "guest log capped", slog.Int64("max_log_bytes", r.plugin.engine.policy.MaxLogBytes), slog.Int64("dropped_bytes", r.logDropped))
+	}
+}

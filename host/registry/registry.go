@@ -1,0 +1,145 @@
+// Package registry holds the loaded plugins by name and version and resolves
+// pipeline entries ("material", "material@1.2.0", "material@^1.2") to one of them.
+//
+// A Registry is safe for concurrent use.
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/phasehost/phasehost/host/plugin"
+)
+
+// ErrNotFound is returned (wrapped) when no plugin matches an entry.
+var ErrNotFound = errors.New("plugin not found")
+
+// Registry maps plugin names to their versions.
+type Registry struct {
+	mu     sync.RWMutex
+	byName map[string][]entry // sorted by version, highest first
+}
+
+type entry struct {
+	v *semver.Version
+	p *plugin.Plugin
+}
+
+// New returns an empty Registry.
+func New() *Registry { return &Registry{byName: map[string][]entry{}} }
+
+// Add registers p. A plugin with the same name and version is replaced and
+// returned, so the caller can close it once its runs have drained.
+func (r *Registry) Add(p *plugin.Plugin) (replaced *plugin.Plugin, err error) {
+	v, err := semver.StrictNewVersion(p.Version())
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: version: %w", p.Ref(), err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.byName[p.Name()]
+	for i, e := range list {
+		if e.v.Equal(v) {
+			replaced = e.p
+			list[i].p = p
+			return replaced, nil
+		}
+	}
+	list = append(list, entry{v: v, p: p})
+	sort.Slice(list, func(i, j int) bool { return list[i].v.GreaterThan(list[j].v) })
+	r.byName[p.Name()] = list
+	return nil, nil
+}
+
+// Remove unregisters name@version and returns it.
+func (r *Registry) Remove(name, version string) (*plugin.Plugin, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.byName[name]
+	for i, e := range list {
+		if e.p.Version() == version {
+			r.byName[name] = append(list[:i:i], list[i+1:]...)
+			if len(r.byName[name]) == 0 {
+				delete(r.byName, name)
+			}
+			return e.p, true
+		}
+	}
+	return nil, false
+}
+
+// Resolve returns the plugin for a pipeline entry: "name" (the highest
+// version), "name@1.2.0" (exactly) or "name@<semver range>" (the highest match).
+func (r *Registry) Resolve(spec string) (*plugin.Plugin, error) {
+	name, want, hasVersion := strings.Cut(spec, "@")
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	list := r.byName[name]
+	if len(list) == 0 {
+		return nil, fmt.Errorf("%w: no plugin named %q (loaded: %s)", ErrNotFound, name, r.namesLocked())
+	}
+	if !hasVersion {
+		return list[0].p, nil
+	}
+	if v, err := semver.StrictNewVersion(want); err == nil {
+		for _, e := range list {
+			if e.v.Equal(v) {
+				return e.p, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: %s has no version %s (loaded: %s)", ErrNotFound, name, want, versions(list))
+	}
+	c, err := semver.NewConstraint(want)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline entry %q: %q is neither a version nor a version range: %w", spec, want, err)
+	}
+	for _, e := range list {
+		if c.Check(e.v) {
+			return e.p, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no version of %s matches %q (loaded: %s)", ErrNotFound, name, want, versions(list))
+}
+
+// List returns every plugin, by name then version (highest first).
+func (r *Registry) List() []*plugin.Plugin {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []*plugin.Plugin
+	for _, n := range names {
+		for _, e := range r.byName[n] {
+			out = append(out, e.p)
+		}
+	}
+	return out
+}
+
+func (r *Registry) namesLocked() string {
+	if len(r.byName) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func versions(list []entry) string {
+	vs := make([]string, len(list))
+	for i, e := range list {
+		vs[i] = e.p.Version()
+	}
+	return strings.Join(vs, ", ")
+}
