@@ -94,3 +94,9 @@ func (m *Metrics) PluginLoad(ok bool) {
 	}
 	m.pluginLoads.WithLabelValues(r).Inc()
 }
+
+// RefusedPhaseCounter exposes the refused-phase counter of one plugin version,
+// for tests and diagnostics.
+func (m *Metrics) RefusedPhaseCounter(plugin, version string) prometheus.Counter {
+	return m.refusedPhases.WithLabelValues(plugin, version)
+}

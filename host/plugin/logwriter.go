@@ -52,6 +52,7 @@ func (w *guestWriter) Write(p []byte) (int, error) {
 func (w *guestWriter) line(b []byte) {
 	s := string(b)
 	if len(s) > maxLineBytes {
+		w.run.logDropped += int64(len(s) - maxLineBytes)
 		s = s[:maxLineBytes]
 	}
 	if w.keepTail {
