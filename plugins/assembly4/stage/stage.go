@@ -1,0 +1,229 @@
+// Package stage is the assembly4 reference plugin's stage: it places the parts
+// of an assembly document by Assembly4-style LCS attachments and transforms
+// their meshes into assembly coordinates.
+//
+// Every part is either grounded (its placement is the input's "placement",
+// else the identity) or attached by exactly one constraint, which makes the
+// part's LCS coincide with an LCS of its parent:
+//
+//	child placement = parent placement × parent LCS × inverse(child LCS)
+//
+// Placements are solved in dependency order over the constraint graph. The
+// output is the input document with every part's mesh vertices in assembly
+// coordinates, a "placement" on every part and an "assembly4" summary; every
+// other field is passed along unchanged. The document format is described in
+// examples/README.md at the repository root.
+//
+// Stage is pure Go: it runs natively under sdktest and as a wasip1 module.
+package stage
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/phasehost/phasehost/plugins/assembly4/phases"
+	sdk "github.com/phasehost/phasehost/sdk/go"
+	"github.com/phasehost/phasehost/sdk/go/abi"
+)
+
+// maxProgressEvents bounds the PROGRESS events of each step, however large
+// the input.
+const maxProgressEvents = 50
+
+// Stage runs the assembly4 stage on h: it reads the assembly document, solves
+// the placements (phases SOLVER_*), transforms the meshes (phases
+// LCS_PLACEMENT_*) and writes the placed document. It returns an error naming
+// the parts and constraints at fault for an invalid document or constraint
+// graph, and the host's error (such as sdk.ErrCancelled) as soon as an emit
+// fails.
+func Stage(h sdk.Host) error {
+	a, err := decode(h.Input())
+	if err != nil {
+		return fmt.Errorf("assembly4: %w", err)
+	}
+	if err := a.check(); err != nil {
+		return fmt.Errorf("assembly4: constraint graph: %w", err)
+	}
+	if err := a.solve(h); err != nil {
+		return err
+	}
+	if err := a.place(h); err != nil {
+		return err
+	}
+	out, err := a.encode()
+	if err != nil {
+		return fmt.Errorf("assembly4: encoding output: %w", err)
+	}
+	if err := h.WriteOutput(out); err != nil {
+		return fmt.Errorf("assembly4: writing output: %w", err)
+	}
+	return nil
+}
+
+// solve computes every part's placement in solve order.
+func (a *assembly) solve(h sdk.Host) error {
+	nc, np := int64(len(a.constraints)), int64(len(a.parts))
+	if err := emit(h, phases.SolverStart, 0, nc, fmt.Sprintf("solving %d constraints over %d parts", nc, np)); err != nil {
+		return err
+	}
+	prog := newProgress(h, phases.SolverProgress, np)
+	for k, i := range a.order {
+		p := a.parts[i]
+		if c := a.via[i]; c >= 0 {
+			con := a.constraints[c]
+			parent := a.parts[con.parent]
+			p.placement = parent.placement.mul(parent.lcs[con.ParentLCS]).mul(p.lcs[con.LCS].inverse())
+		}
+		err := prog.update(int64(k+1), func() string {
+			if c := a.via[i]; c >= 0 {
+				return fmt.Sprintf("placed %s via %s", p.name, a.constraints[c].Name)
+			}
+			return fmt.Sprintf("placed %s (grounded)", p.name)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := prog.update(np, func() string { return fmt.Sprintf("placed %d parts", np) }); err != nil {
+		return err
+	}
+	return emit(h, phases.SolverEnd, np, np, fmt.Sprintf("placed %d parts with %d constraints", np, nc))
+}
+
+// place transforms every part's vertices into assembly coordinates.
+func (a *assembly) place(h sdk.Host) error {
+	total := a.vertices
+	msg := fmt.Sprintf("transforming %d vertices of %d parts", total, len(a.parts))
+	if err := emit(h, phases.LcsPlacementStart, 0, total, msg); err != nil {
+		return err
+	}
+	prog := newProgress(h, phases.LcsPlacementProgress, total)
+	var done int64
+	for _, p := range a.parts {
+		for v := p.verts; len(v) > 0; {
+			// Transform up to the next point where progress is due.
+			n := min(prog.next-done, int64(len(v)/3))
+			p.placement.transformPoints(v[:3*n])
+			v = v[3*n:]
+			done += n
+			err := prog.update(done, func() string {
+				return fmt.Sprintf("transformed %d/%d vertices (%s)", done, total, p.name)
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := prog.update(total, func() string { return fmt.Sprintf("transformed %d/%d vertices", total, total) }); err != nil {
+		return err
+	}
+	return emit(h, phases.LcsPlacementEnd, total, total, fmt.Sprintf("transformed %d vertices", total))
+}
+
+// placementOut is a part's placement in the output.
+type placementOut struct {
+	Position [3]float64  `json:"position"`
+	Rotation rotationOut `json:"rotation"`
+	Matrix   [16]float64 `json:"matrix"` // row-major 4x4
+}
+
+type rotationOut struct {
+	Axis     [3]float64 `json:"axis"`
+	AngleDeg float64    `json:"angle_deg"`
+}
+
+// summary is the document's "assembly4" member.
+type summary struct {
+	Order               []string `json:"order"`
+	ConstraintsSolved   int      `json:"constraints_solved"`
+	VerticesTransformed int64    `json:"vertices_transformed"`
+}
+
+// encode writes the placed document.
+func (a *assembly) encode() ([]byte, error) {
+	s := summary{ConstraintsSolved: len(a.constraints), VerticesTransformed: a.vertices}
+	for _, i := range a.order {
+		s.Order = append(s.Order, a.parts[i].name)
+	}
+	if err := a.doc.setJSON("assembly4", s); err != nil {
+		return nil, err
+	}
+	for _, p := range a.parts {
+		var out placementOut
+		for i, v := range p.placement {
+			out.Matrix[i] = tidy(v)
+		}
+		out.Position = [3]float64{out.Matrix[3], out.Matrix[7], out.Matrix[11]}
+		out.Rotation.Axis, out.Rotation.AngleDeg = p.placement.axisAngle()
+		if err := p.obj.setJSON("placement", out); err != nil {
+			return nil, fmt.Errorf("part %q: %w", p.name, err)
+		}
+	}
+	a.doc.set("parts", func(buf []byte) ([]byte, error) {
+		buf = append(buf, '[')
+		for i, p := range a.parts {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = p.obj.appendTo(buf); err != nil {
+				return nil, fmt.Errorf("part %q: %w", p.name, err)
+			}
+		}
+		return append(buf, ']'), nil
+	})
+	est := 0
+	for _, f := range a.doc.fields {
+		est += len(f.key) + len(f.raw) + 4
+	}
+	for _, p := range a.parts {
+		for _, f := range p.obj.fields {
+			est += len(f.key) + len(f.raw) + 4
+		}
+		est += 24*len(p.verts) + 512
+	}
+	return a.doc.appendTo(make([]byte, 0, est))
+}
+
+// progress emits a PROGRESS phase throttled to at most maxProgressEvents
+// events, always including one with done == total.
+type progress struct {
+	h                 sdk.Host
+	phase             phases.Phase
+	total, step, next int64
+	last              int64 // done of the last event, -1 before the first
+}
+
+func newProgress(h sdk.Host, phase phases.Phase, total int64) *progress {
+	step := max(1, (total+maxProgressEvents-1)/maxProgressEvents)
+	return &progress{h: h, phase: phase, total: total, step: step, next: step, last: -1}
+}
+
+// update reports done units of work; it emits when done reached the next
+// step or the total, building the message only then.
+func (p *progress) update(done int64, msg func() string) error {
+	if (done < p.next && done != p.total) || done == p.last {
+		return nil
+	}
+	p.last = done
+	p.next = (done/p.step + 1) * p.step
+	return emit(p.h, p.phase, done, p.total, msg())
+}
+
+// emit sends one event, clipping the message to the ABI's limit. The host's
+// error is returned as is, so that sdk.ErrCancelled reaches the caller unchanged.
+func emit(h sdk.Host, p phases.Phase, done, total int64, msg string) error {
+	return h.Emit(p, done, total, clip(msg))
+}
+
+// clip shortens msg to at most abi.MaxMessageBytes without splitting a rune.
+func clip(msg string) string {
+	if len(msg) <= abi.MaxMessageBytes {
+		return msg
+	}
+	cut := abi.MaxMessageBytes - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
+}
