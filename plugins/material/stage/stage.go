@@ -488,7 +488,7 @@ func partMass(doc *document, p *part) (vol, mass float64, inertia [3][3]float64)
 	k := p.mat.DensityKgM3 * s * s * s * s * s
 	for i := range 3 {
 		for j := range 3 {
-			inertia[i][j] = p.props.inertia[i][j] * k
+			inertia[i][j] = p.props.inertia[i][j]*k + 0 // + 0 turns -0 into 0
 		}
 	}
 	return vol, mass, inertia
@@ -520,7 +520,7 @@ func assemblyTotals(doc *document) totals {
 				if i == j {
 					shift += m * dd
 				}
-				t.inertia[i][j] += ic[i][j] + shift
+				t.inertia[i][j] += ic[i][j] + shift + 0
 			}
 		}
 	}

@@ -447,6 +447,8 @@ func TestPassesDocumentAlong(t *testing.T) {
 	}
 	assert.JSONEq(t, string(mustJSON(t, cube)), string(parts[0]["mesh"]))
 	assert.JSONEq(t, `"kept"`, string(parts[0]["custom"]))
+	assert.NotContains(t, string(h.Output()), "-0,", "no negative zeros")
+	assert.NotContains(t, string(h.Output()), "-0]", "no negative zeros")
 
 	// The output is a valid input: running the stage again gives the same result.
 	h2, _ := runStage(t, h.Output())
