@@ -100,3 +100,97 @@ func (m *Metrics) PluginLoad(ok bool) {
 func (m *Metrics) RefusedPhaseCounter(plugin, version string) prometheus.Counter {
 	return m.refusedPhases.WithLabelValues(plugin, version)
 }
+
+// --- Server metrics (host/server) -------------------------------------------
+
+// Server holds the HTTP server's collectors: jobs, the queue and watchers. Like
+// Metrics, a nil *Server counts nothing.
+type Server struct {
+	jobsSubmitted prometheus.Counter
+	jobsRejected  *prometheus.CounterVec
+	jobsFinished  *prometheus.CounterVec
+	queueDepth    prometheus.Gauge
+	jobsRunning   prometheus.Gauge
+	sseStreams    prometheus.Gauge
+	slowWatchers  prometheus.Counter
+}
+
+// NewServer creates the server collectors and registers them with reg (nil: not registered).
+func NewServer(reg prometheus.Registerer) *Server {
+	s := &Server{
+		jobsSubmitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phasehost_jobs_submitted_total", Help: "Jobs accepted by POST /v1/jobs.",
+		}),
+		jobsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phasehost_jobs_rejected_total", Help: "Job submissions refused, by error code.",
+		}, []string{"code"}),
+		jobsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phasehost_jobs_finished_total", Help: "Jobs that ended, by status.",
+		}, []string{"status"}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phasehost_job_queue_depth", Help: "Jobs waiting for a worker.",
+		}),
+		jobsRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phasehost_jobs_running", Help: "Jobs being run by a worker.",
+		}),
+		sseStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phasehost_sse_streams", Help: "Open SSE event streams.",
+		}),
+		slowWatchers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phasehost_slow_watchers_total", Help: "Watchers dropped because they could not keep up.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.jobsSubmitted, s.jobsRejected, s.jobsFinished, s.queueDepth, s.jobsRunning, s.sseStreams, s.slowWatchers)
+	}
+	return s
+}
+
+// JobSubmitted counts an accepted job.
+func (s *Server) JobSubmitted() {
+	if s != nil {
+		s.jobsSubmitted.Inc()
+	}
+}
+
+// JobRejected counts a refused submission by its error code.
+func (s *Server) JobRejected(code string) {
+	if s != nil {
+		s.jobsRejected.WithLabelValues(code).Inc()
+	}
+}
+
+// JobFinished counts a job that ended with status.
+func (s *Server) JobFinished(status string) {
+	if s != nil {
+		s.jobsFinished.WithLabelValues(status).Inc()
+	}
+}
+
+// QueueDepth adds delta to the queue depth gauge.
+func (s *Server) QueueDepth(delta float64) {
+	if s != nil {
+		s.queueDepth.Add(delta)
+	}
+}
+
+// JobsRunning adds delta to the running jobs gauge.
+func (s *Server) JobsRunning(delta float64) {
+	if s != nil {
+		s.jobsRunning.Add(delta)
+	}
+}
+
+// SSEStreams adds delta to the open SSE streams gauge.
+func (s *Server) SSEStreams(delta float64) {
+	if s != nil {
+		s.sseStreams.Add(delta)
+	}
+}
+
+// SlowWatcher counts a watcher dropped for being too slow.
+func (s *Server) SlowWatcher() {
+	if s != nil {
+		s.slowWatchers.Inc()
+	}
+}

@@ -164,12 +164,12 @@ func (js *jobState) stage(ctx context.Context, i int, p *plugin.Plugin, input []
 			if pubErr2 != nil {
 				return
 			}
-			pct := prog.observe(e.Phase, e.Done, e.Total)
+			pct := prog.observe(*e.Phase, e.Done, e.Total)
 			js.percents[i] = pct
 			pubErr2 = js.publish(ctx, withBase(event.Event{
 				Type: event.TypePhase, SourcePhase: e.Phase.Name, Step: e.Phase.Step, Phase: e.Phase.MapsTo,
 				Done: event.Int64(e.Done), Total: event.Int64(e.Total), Percent: event.Float(pct),
-				JobPercent: event.Float(jobPercent(js.weights, js.percents)), Message: e.Message,
+				JobPercent: event.Float(jobPercent(js.weights, js.percents)), Message: string(e.Message),
 			}))
 			if pubErr2 != nil {
 				stop()

@@ -132,8 +132,7 @@ func (r *run) emit(ctx context.Context, mod api.Module, id int32, done, total in
 	if r.cancelled.Load() {
 		return abi.Cancelled
 	}
-	phase, ok := r.plugin.manifest.Phase(id)
-	if !ok {
+	if id < 0 || int(id) >= len(r.plugin.manifest.Phases) {
 		r.refused++
 		r.plugin.engine.metrics.RefusedPhase(r.plugin.manifest.Name, r.plugin.manifest.Version)
 		if r.refused <= maxRefusedLogs {
@@ -159,7 +158,7 @@ func (r *run) emit(ctx context.Context, mod api.Module, id int32, done, total in
 	}
 	r.events++
 	if r.onEmit != nil {
-		r.onEmit(Emit{PhaseID: id, Phase: phase, Done: done, Total: total, Message: string(b)})
+		r.onEmit(Emit{PhaseID: id, Phase: &r.plugin.manifest.Phases[id], Done: done, Total: total, Message: b})
 	}
 	return abi.OK
 }

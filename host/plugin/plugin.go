@@ -66,10 +66,14 @@ func (p *Plugin) Close(ctx context.Context) error { return p.compiled.Close(ctx)
 // Emit is one accepted emit, already resolved against the manifest.
 type Emit struct {
 	PhaseID int32
-	Phase   manifest.Phase
-	Done    int64
-	Total   int64
-	Message string
+	// Phase is the declared phase; it points into the plugin's manifest and
+	// must not be modified.
+	Phase *manifest.Phase
+	Done  int64
+	Total int64
+	// Message is valid UTF-8 of at most 1024 bytes. It aliases guest memory
+	// and is valid only during OnEmit: copy it (string(e.Message)) to keep it.
+	Message []byte
 }
 
 // RunRequest is what one run needs.

@@ -28,6 +28,9 @@ for wat in valid/*.wat invalid/*.wat hostile/*.wat; do
     fi
 done
 
+# The emit benchmark module (no manifest: it is compiled directly by the benchmark).
+wat2wasm --debug-names bench/emit_bench.wat -o bench/emit_bench.wasm
+
 # Special cases in invalid/ (garbage.wasm is plain text, committed as it is).
 add_manifest invalid/two_manifest_sections.wasm invalid/two_manifest_sections.second.json
 head -c 48 valid/ok.wasm > invalid/truncated.wasm  # cut off inside the type section
