@@ -1,3 +1,163 @@
+// Command phasehost is the Phasehost server: the HTTP API, SSE event streams
+// and the job workers running WebAssembly stage plugins.
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/phasehost/phasehost/host/metrics"
+	"github.com/phasehost/phasehost/host/plugin"
+	"github.com/phasehost/phasehost/host/registry"
+	"github.com/phasehost/phasehost/host/server"
+	"github.com/phasehost/phasehost/host/store"
+)
+
+type config struct {
+	addr, plugins, secret, operatorToken, cacheDir, logLevel string
+	workers, queue                                         int
+	jobTTL                                                 time.Duration
+	maxBody                                                int64
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "phasehost:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		slog.Error("phasehost stopped", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads flags; each flag's default comes from PHASEHOST_<FLAG> when set.
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("phasehost", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: phasehost [flags]
+
+phasehost serves the Phasehost HTTP API (/v1): it runs pipelines of
+WebAssembly stage plugins loaded from --plugins and streams job events over
+SSE. Every flag can also be set with an environment variable, PHASEHOST_ and
+the flag name in upper case with - as _ (e.g. PHASEHOST_OPERATOR_TOKEN);
+a flag on the command line wins.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.addr, "addr", env("addr", "127.0.0.1:8080"), "listen address")
+	fs.StringVar(&c.plugins, "plugins", env("plugins", "bin/plugins"), "directory of plugin modules (.wasm); the server refuses to start if none loads")
+	fs.StringVar(&c.secret, "secret", env("secret", ""), "secret keying job tokens (HMAC-SHA256); empty: random per process")
+	fs.StringVar(&c.operatorToken, "operator-token", env("operator-token", ""), "token granting access to every job and to GET /v1/jobs; empty: none")
+	fs.IntVar(&c.workers, "workers", envInt("workers", 4), "jobs run at once")
+	fs.IntVar(&c.queue, "queue", envInt("queue", 64), "jobs that may wait for a worker; more are refused with 503")
+	fs.DurationVar(&c.jobTTL, "job-ttl", envDuration("job-ttl", 24*time.Hour), "how long a finished job and its events are kept")
+	fs.Int64Var(&c.maxBody, "max-body", envInt64("max-body", 8<<20), "largest accepted request body, bytes")
+	fs.StringVar(&c.cacheDir, "cache-dir", env("cache-dir", ""), "compilation cache directory; empty: in memory")
+	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, c config) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	engine, err := plugin.NewEngine(plugin.Options{CacheDir: c.cacheDir, Logger: log, Metrics: m})
+	if err != nil {
+		return err
+	}
+	defer engine.Close(context.WithoutCancel(ctx))
+
+	plugins := registry.New()
+	loaded, failed, err := plugins.LoadDir(ctx, engine, c.plugins)
+	if err != nil {
+		return fmt.Errorf("--plugins: %w", err)
+	}
+	for _, f := range failed {
+		log.Error("plugin not loaded", slog.String("file", f.Path), slog.String("error", f.Err.Error()))
+	}
+	if len(loaded) == 0 {
+		return fmt.Errorf("--plugins %s: no plugin loaded", c.plugins)
+	}
+	for _, p := range loaded {
+		log.Info("plugin loaded", slog.String("plugin", p.Ref()), slog.String("sha256", p.SHA256()))
+	}
+
+	st := store.NewMemory(store.Options{TTL: c.jobTTL})
+	defer st.Close()
+	srv, err := server.New(server.Config{
+		Store: st, Registry: plugins, Engine: engine, Logger: log,
+		Metrics: m, ServerMetrics: metrics.NewServer(reg), Gatherer: reg,
+		Secret: []byte(c.secret), OperatorToken: c.operatorToken,
+		Workers: c.workers, QueueSize: c.queue, MaxBodyBytes: c.maxBody,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, c.addr)
+}
+
+func env(flagName, def string) string {
+	if v, ok := os.LookupEnv("PHASEHOST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(flagName string, def int) int {
+	n, err := strconv.Atoi(env(flagName, strconv.Itoa(def)))
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+func envInt64(flagName string, def int64) int64 {
+	n, err := strconv.ParseInt(env(flagName, strconv.FormatInt(def, 10)), 10, 64)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+func envDuration(flagName string, def time.Duration) time.Duration {
+	d, err := time.ParseDuration(env(flagName, def.String()))
+	if err != nil {
+		return def
+	}
+	return d
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/phasehost/phasehost/host/registry"
+	"github.com/phasehost/phasehost/host/store"
+)
+
+// Errors of the API. Handlers wrap them with %w and detail; writeError maps
+// them to a status and code in one place.
+var (
+	ErrBadRequest    = errors.New("bad request")
+	ErrBodyTooLarge  = errors.New("request body too large")
+	ErrUnauthorized  = errors.New("missing token")
+	ErrForbidden     = errors.New("token not valid for this resource")
+	ErrQueueFull     = errors.New("job queue full")
+	ErrShuttingDown  = errors.New("server shutting down")
+	ErrUnknownPlugin = errors.New("unknown plugin")
+	ErrRouteNotFound = errors.New("no such route")
+)
+
+// errorMap lists, in order of precedence, each sentinel with its HTTP status
+// and JSON code.
+var errorMap = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
+	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
+	{ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{ErrForbidden, http.StatusForbidden, "forbidden"},
+	{ErrQueueFull, http.StatusServiceUnavailable, "queue_full"},
+	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{ErrUnknownPlugin, http.StatusUnprocessableEntity, "unknown_plugin"},
+	{registry.ErrNotFound, http.StatusUnprocessableEntity, "unknown_plugin"},
+	{ErrRouteNotFound, http.StatusNotFound, "not_found"},
+	{store.ErrNotFound, http.StatusNotFound, "job_not_found"},
+	{store.ErrTerminal, http.StatusConflict, "job_finished"},
+	{store.ErrClosed, http.StatusServiceUnavailable, "shutting_down"},
+}
+
+// errorBody is the JSON form of every error: {"error": {"code", "message"}}.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// classify returns the status and code of err.
+func classify(err error) (int, string) {
+	for _, e := range errorMap {
+		if errors.Is(err, e.err) {
+			return e.status, e.code
+		}
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// writeError answers with err as JSON. Internal errors are logged with their
+// chain and answered without detail.
+func (s *Server) writeError(c *gin.Context, err error) {
+	status, code := classify(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		s.log.Error("request failed", slog.String("method", c.Request.Method), slog.String("path", c.FullPath()), errAttr(err))
+		msg = "internal error"
+	}
+	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+// errAttr logs err with its message and the chain of wrapped errors.
+func errAttr(err error) slog.Attr {
+	if err == nil {
+		return slog.String("error", "")
+	}
+	var chain []string
+	for e := err; e != nil; {
+		chain = append(chain, e.Error())
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			e = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				chain = append(chain, x.Error())
+			}
+			e = nil
+		default:
+			e = nil
+		}
+	}
+	return slog.Group("error", slog.String("message", err.Error()), slog.Any("chain", chain))
+}
