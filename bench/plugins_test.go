@@ -1,0 +1,91 @@
+// Package bench compares each reference plugin compiled to wasm and run under
+// the host with the same Go code compiled natively, on one generated input.
+// See BENCHMARKS.md for figures and the command.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phasehost/phasehost/host/plugin"
+	"github.com/phasehost/phasehost/internal/example"
+	"github.com/phasehost/phasehost/internal/refplugins"
+	a4phases "github.com/phasehost/phasehost/plugins/assembly4/phases"
+	a4 "github.com/phasehost/phasehost/plugins/assembly4/stage"
+	matphases "github.com/phasehost/phasehost/plugins/material/phases"
+	mat "github.com/phasehost/phasehost/plugins/material/stage"
+	topophases "github.com/phasehost/phasehost/plugins/topology/phases"
+	topo "github.com/phasehost/phasehost/plugins/topology/stage"
+	sdk "github.com/phasehost/phasehost/sdk/go"
+	"github.com/phasehost/phasehost/sdk/go/sdktest"
+)
+
+// size reads PHASEHOST_BENCH_PARTS / PHASEHOST_BENCH_DETAIL (defaults 100, 16).
+func size() (parts, detail int) {
+	parts, detail = 100, 16
+	if v, err := strconv.Atoi(os.Getenv("PHASEHOST_BENCH_PARTS")); err == nil && v > 0 {
+		parts = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("PHASEHOST_BENCH_DETAIL")); err == nil && v > 0 {
+		detail = v
+	}
+	return parts, detail
+}
+
+type native struct {
+	stage  sdk.Stage
+	phases func(input []byte) *sdktest.Host
+}
+
+func BenchmarkReferencePlugins(b *testing.B) {
+	ctx := context.Background()
+	parts, detail := size()
+	input, err := example.Generate(parts, detail)
+	require.NoError(b, err)
+
+	// Each stage's input is the previous stage's output, as in a pipeline.
+	natives := map[string]native{
+		"assembly4": {a4.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, a4phases.All(), sdktest.Options{}) }},
+		"material":  {mat.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, matphases.All(), sdktest.Options{}) }},
+		"topology":  {topo.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, topophases.All(), sdktest.Options{}) }},
+	}
+	e, err := plugin.NewEngine(plugin.Options{Policy: plugin.Policy{MaxMemoryMB: 1024}})
+	require.NoError(b, err)
+	defer e.Close(ctx)
+	mods := refplugins.Modules(b)
+
+	stageInput := input
+	for _, name := range refplugins.Names() {
+		p, err := e.Load(ctx, mods[name])
+		require.NoError(b, err)
+		n := natives[name]
+		in := stageInput
+		var out []byte
+		b.Run(fmt.Sprintf("%s/native/%dKB", name, len(in)>>10), func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				h := n.phases(in)
+				if status := h.Run(n.stage); status != 0 {
+					b.Fatalf("%s native: %s", name, h.Failure())
+				}
+				out = h.Output()
+			}
+		})
+		b.Run(fmt.Sprintf("%s/wasm/%dKB", name, len(in)>>10), func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				res, err := p.Run(ctx, plugin.RunRequest{JobID: "bench", Input: in})
+				if err != nil {
+					b.Fatal(err)
+				}
+				out = res.Output
+			}
+		})
+		stageInput = out
+	}
+}
