@@ -27,9 +27,9 @@ import (
 
 type config struct {
 	addr, plugins, secret, operatorToken, cacheDir, logLevel string
-	workers, queue                                         int
-	jobTTL                                                 time.Duration
-	maxBody                                                int64
+	workers, queue                                           int
+	jobTTL                                                   time.Duration
+	maxBody                                                  int64
 }
 
 func main() {
