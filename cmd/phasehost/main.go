@@ -68,8 +68,8 @@ Flags:
 	}
 	fs.StringVar(&c.addr, "addr", env("addr", "127.0.0.1:8080"), "listen address")
 	fs.StringVar(&c.plugins, "plugins", env("plugins", "bin/plugins"), "directory of plugin modules (.wasm); the server refuses to start if none loads")
-	fs.StringVar(&c.secret, "secret", env("secret", ""), "secret keying job tokens (HMAC-SHA256); empty: random per process")
-	fs.StringVar(&c.operatorToken, "operator-token", env("operator-token", ""), "token granting access to every job and to GET /v1/jobs; empty: none")
+	fs.StringVar(&c.secret, "secret", "", "secret keying job tokens (HMAC-SHA256); empty: random per process")
+	fs.StringVar(&c.operatorToken, "operator-token", "", "token granting access to every job and to GET /v1/jobs; empty: none")
 	fs.IntVar(&c.workers, "workers", envInt("workers", 4), "jobs run at once")
 	fs.IntVar(&c.queue, "queue", envInt("queue", 64), "jobs that may wait for a worker; more are refused with 503")
 	fs.DurationVar(&c.jobTTL, "job-ttl", envDuration("job-ttl", 24*time.Hour), "how long a finished job and its events are kept")
@@ -78,6 +78,13 @@ Flags:
 	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	// Secrets are read from the environment after parsing, so --help never prints them.
+	if c.secret == "" {
+		c.secret = env("secret", "")
+	}
+	if c.operatorToken == "" {
+		c.operatorToken = env("operator-token", "")
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
