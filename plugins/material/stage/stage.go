@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strings"
 
 	sdk "github.com/phasehost/phasehost/sdk/go"
@@ -64,7 +62,7 @@ type mesh struct {
 }
 
 type part struct {
-	raw        map[string]json.RawMessage
+	obj        *object
 	label      string // `part "name"`, for messages
 	name       string
 	material   string // as written in the document
@@ -75,12 +73,12 @@ type part struct {
 }
 
 type document struct {
-	raw       map[string]json.RawMessage
+	obj       *object
 	units     string
 	scale     float64
 	parts     []*part
 	byName    map[string]*part
-	overrides []map[string]json.RawMessage
+	overrides []*object
 }
 
 // Stage is the material stage. See the package documentation.
@@ -103,17 +101,35 @@ func Stage(h sdk.Host) error {
 }
 
 func decodeDocument(in []byte) (*document, error) {
-	doc := &document{}
-	if err := json.Unmarshal(in, &doc.raw); err != nil {
-		return nil, fmt.Errorf("%w: top level: %w", ErrMalformed, err)
+	if err := checkJSON(in); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if doc.raw == nil {
-		return nil, fmt.Errorf("%w: top level: want an object, got null", ErrMalformed)
+	// The parts, meshes included, are decoded in place while the top level
+	// is split into members.
+	doc := &document{units: "mm"}
+	s := scanner{data: in}
+	if c := s.peek(); c != '{' {
+		return nil, fmt.Errorf("%w: top level: want an object, got %s", ErrMalformed, kind(c))
 	}
-	doc.units = "mm"
-	if r, ok := doc.raw["units"]; ok && string(r) != "null" {
+	top, err := s.object(func(key string, s *scanner) (bool, error) {
+		if key != "parts" || s.peek() != '[' {
+			return false, nil
+		}
+		doc.parts = doc.parts[:0]
+		_, err := s.array(func(i int, s *scanner) error {
+			p, err := decodePart(i, s)
+			doc.parts = append(doc.parts, p)
+			return err
+		})
+		return true, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	doc.obj = top
+	if r, ok := top.get("units"); ok {
 		if err := json.Unmarshal(r, &doc.units); err != nil {
-			return nil, fmt.Errorf("%w: units: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: units: want a string, got %s", ErrMalformed, abbreviate(r))
 		}
 	}
 	scale, ok := unitScale[doc.units]
@@ -122,33 +138,35 @@ func decodeDocument(in []byte) (*document, error) {
 	}
 	doc.scale = scale
 
-	var rawParts []map[string]json.RawMessage
-	r, ok := doc.raw["parts"]
-	if !ok || string(r) == "null" {
+	r, ok := top.get("parts")
+	if !ok {
 		return nil, fmt.Errorf("%w: missing \"parts\"", ErrMalformed)
 	}
-	if err := json.Unmarshal(r, &rawParts); err != nil {
-		return nil, fmt.Errorf("%w: parts: %w", ErrMalformed, err)
+	if r[0] != '[' {
+		return nil, fmt.Errorf("%w: parts: want an array, got %s", ErrMalformed, kind(r[0]))
 	}
-	if len(rawParts) == 0 {
+	if len(doc.parts) == 0 {
 		return nil, fmt.Errorf("%w: parts: the document has no parts", ErrMalformed)
 	}
-	doc.byName = make(map[string]*part, len(rawParts))
-	for i, rp := range rawParts {
-		p, err := decodePart(i, rp)
-		if err != nil {
-			return nil, err
-		}
+	doc.byName = make(map[string]*part, len(doc.parts))
+	for i, p := range doc.parts {
 		if prev, dup := doc.byName[p.name]; dup {
 			return nil, fmt.Errorf("%w: parts[%d]: duplicate part name %q (also parts[%d])", ErrMalformed, i, p.name, indexOf(doc.parts, prev))
 		}
 		doc.byName[p.name] = p
-		doc.parts = append(doc.parts, p)
 	}
 
-	if r, ok := doc.raw["overrides"]; ok && string(r) != "null" {
-		if err := json.Unmarshal(r, &doc.overrides); err != nil {
+	if r, ok := top.get("overrides"); ok {
+		rawOverrides, err := splitArray(r)
+		if err != nil {
 			return nil, fmt.Errorf("%w: overrides: %w", ErrMalformed, err)
+		}
+		for i, ro := range rawOverrides {
+			o, err := parseObject(ro)
+			if err != nil {
+				return nil, fmt.Errorf("%w: overrides[%d]: %w", ErrBadOverride, i, err)
+			}
+			doc.overrides = append(doc.overrides, o)
 		}
 	}
 	return doc, nil
@@ -163,34 +181,66 @@ func indexOf(ps []*part, p *part) int {
 	return -1
 }
 
-func decodePart(i int, raw map[string]json.RawMessage) (*part, error) {
-	if raw == nil {
-		return nil, fmt.Errorf("%w: parts[%d]: want an object, got null", ErrMalformed, i)
+// decodePart decodes parts[i] at the scanner.
+func decodePart(i int, s *scanner) (*part, error) {
+	if c := s.peek(); c != '{' {
+		return nil, fmt.Errorf("%w: parts[%d]: want an object, got %s", ErrMalformed, i, kind(c))
 	}
-	p := &part{raw: raw, overridden: map[string]bool{}}
-	name, err := stringField(raw, "name")
+	var m rawMesh
+	var meshErr error
+	obj, err := s.object(func(key string, s *scanner) (bool, error) {
+		if key != "mesh" || s.peek() != '{' {
+			return false, nil
+		}
+		// The part's name may come later: keep the error for then.
+		start := s.pos
+		if m, meshErr = s.mesh(); meshErr != nil {
+			s.skipped(start)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
+	}
+	p := &part{obj: obj, overridden: map[string]bool{}}
+	name, err := stringField(obj, "name")
 	if err != nil {
 		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
 	}
 	p.name = name
 	p.label = fmt.Sprintf("part %q", name)
-	if p.material, err = stringField(raw, "material"); err != nil {
+	if p.material, err = stringField(obj, "material"); err != nil {
 		return nil, fmt.Errorf("%w: %s (parts[%d]): %w", ErrMalformed, p.label, i, err)
 	}
-	mr, ok := raw["mesh"]
-	if !ok || string(mr) == "null" {
+	mr, ok := obj.get("mesh")
+	switch {
+	case !ok:
 		return nil, fmt.Errorf("%w: %s (parts[%d]): missing \"mesh\"", ErrMalformed, p.label, i)
+	case mr[0] != '{':
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: want an object, got %s", ErrMalformed, p.label, i, kind(mr[0]))
+	case meshErr != nil:
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %w", ErrMalformed, p.label, i, meshErr)
 	}
-	if p.mesh, err = decodeMesh(mr); err != nil {
-		return nil, fmt.Errorf("%s (parts[%d]): mesh: %w", p.label, i, err)
+	if p.mesh, err = checkMesh(m); err != nil {
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %w", meshErrorKind(err), p.label, i, err)
 	}
 	return p, nil
 }
 
-// stringField returns the non-empty string field key of raw.
-func stringField(raw map[string]json.RawMessage, key string) (string, error) {
-	r, ok := raw[key]
-	if !ok || string(r) == "null" {
+// errOutOfRange is a mesh whose triangles index past its vertices.
+var errOutOfRange = errors.New("vertex index out of range")
+
+func meshErrorKind(err error) error {
+	if errors.Is(err, errOutOfRange) {
+		return ErrBadMesh
+	}
+	return ErrMalformed
+}
+
+// stringField returns the non-empty string member key of o.
+func stringField(o *object, key string) (string, error) {
+	r, ok := o.get(key)
+	if !ok {
 		return "", fmt.Errorf("missing %q", key)
 	}
 	var s string
@@ -203,7 +253,7 @@ func stringField(raw map[string]json.RawMessage, key string) (string, error) {
 	return s, nil
 }
 
-func abbreviate(r json.RawMessage) string {
+func abbreviate(r []byte) string {
 	const n = 40
 	if len(r) > n {
 		return string(r[:n]) + "…"
@@ -211,38 +261,20 @@ func abbreviate(r json.RawMessage) string {
 	return string(r)
 }
 
-func decodeMesh(r json.RawMessage) (mesh, error) {
-	var m struct {
-		Vertices  [][]float64 `json:"vertices"`
-		Triangles [][]int64   `json:"triangles"`
+// checkMesh checks a parsed mesh's size and indices.
+func checkMesh(m rawMesh) (mesh, error) {
+	if len(m.triangles) == 0 {
+		return mesh{}, errors.New("no triangles")
 	}
-	if err := json.Unmarshal(r, &m); err != nil {
-		return mesh{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	if len(m.vertices) > math.MaxInt32 {
+		return mesh{}, fmt.Errorf("%d vertices is over the limit of %d", len(m.vertices), math.MaxInt32)
 	}
-	if len(m.Triangles) == 0 {
-		return mesh{}, fmt.Errorf("%w: no triangles", ErrMalformed)
-	}
-	if len(m.Vertices) > math.MaxInt32 {
-		return mesh{}, fmt.Errorf("%w: %d vertices is over the limit of %d", ErrMalformed, len(m.Vertices), math.MaxInt32)
-	}
-	out := mesh{
-		vertices:  make([][3]float64, len(m.Vertices)),
-		triangles: make([][3]int32, len(m.Triangles)),
-	}
-	for i, v := range m.Vertices {
-		if len(v) != 3 {
-			return mesh{}, fmt.Errorf("%w: vertices[%d]: want 3 coordinates, got %d", ErrMalformed, i, len(v))
-		}
-		out.vertices[i] = [3]float64{v[0], v[1], v[2]}
-	}
-	n := int64(len(m.Vertices))
-	for i, t := range m.Triangles {
-		if len(t) != 3 {
-			return mesh{}, fmt.Errorf("%w: triangles[%d]: want 3 vertex indices, got %d", ErrMalformed, i, len(t))
-		}
+	out := mesh{vertices: m.vertices, triangles: make([][3]int32, len(m.triangles))}
+	n := int64(len(m.vertices))
+	for i, t := range m.triangles {
 		for k, idx := range t {
 			if idx < 0 || idx >= n {
-				return mesh{}, fmt.Errorf("%w: triangles[%d][%d]: vertex index %d out of range [0, %d)", ErrBadMesh, i, k, idx, n)
+				return mesh{}, fmt.Errorf("triangles[%d][%d]: %w: %d is not in [0, %d)", i, k, errOutOfRange, idx, n)
 			}
 			out.triangles[i][k] = int32(idx)
 		}
@@ -332,11 +364,8 @@ func applyOverrides(h sdk.Host, doc *document) error {
 
 // applyOverride validates overrides[i] and applies it to its part's material,
 // returning the part and the properties it set, in canonical order.
-func applyOverride(doc *document, i int, o map[string]json.RawMessage) (*part, []string, error) {
+func applyOverride(doc *document, i int, o *object) (*part, []string, error) {
 	where := fmt.Sprintf("overrides[%d]", i)
-	if o == nil {
-		return nil, nil, fmt.Errorf("%w: %s: want an object, got null", ErrBadOverride, where)
-	}
 	name, err := stringField(o, "part")
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %w", ErrBadOverride, where, err)
@@ -346,20 +375,21 @@ func applyOverride(doc *document, i int, o map[string]json.RawMessage) (*part, [
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %s: no part named %q in the document", ErrBadOverride, where, name)
 	}
-	for k := range o {
-		if k != "part" && !isProperty(k) {
+	for _, m := range o.members {
+		if k := m.key; k != "part" && !isProperty(k) {
 			return nil, nil, fmt.Errorf("%w: %s: unknown property %q (known: %s)", ErrBadOverride, where, k, strings.Join(propertyNames, ", "))
 		}
 	}
 	var set []string
 	m := p.mat
 	for _, k := range propertyNames {
-		r, ok := o[k]
+		i, ok := o.index[k]
 		if !ok {
 			continue
 		}
+		r := o.members[i].raw
 		var v float64
-		if err := json.Unmarshal(r, &v); err != nil || string(r) == "null" {
+		if err := json.Unmarshal(r, &v); err != nil || isNull(r) {
 			return nil, nil, fmt.Errorf("%w: %s: %s: want a number, got %s", ErrBadOverride, where, k, abbreviate(r))
 		}
 		if err := checkProperty(k, v); err != nil {
@@ -553,8 +583,7 @@ type summary struct {
 }
 
 func writeOutput(h sdk.Host, doc *document, t totals) error {
-	parts := make([]map[string]json.RawMessage, len(doc.parts))
-	for i, p := range doc.parts {
+	for _, p := range doc.parts {
 		overridden := []string{}
 		for _, k := range propertyNames {
 			if p.overridden[k] {
@@ -575,61 +604,31 @@ func writeOutput(h sdk.Host, doc *document, t totals) error {
 		if err != nil {
 			return fmt.Errorf("encoding %s mass_properties: %w", p.label, err)
 		}
-		p.raw["material_properties"] = mp
-		p.raw["mass_properties"] = ms
-		parts[i] = p.raw
+		p.obj.set("material_properties", mp)
+		p.obj.set("mass_properties", ms)
 	}
 	sm, err := json.Marshal(summary{TotalMassKg: t.mass, CenterOfMass: t.com, InertiaKgM2: t.inertia, Parts: len(doc.parts), Units: doc.units})
 	if err != nil {
 		return fmt.Errorf("encoding material summary: %w", err)
 	}
-	doc.raw["material"] = sm
-	doc.raw["parts"] = nil // written from parts below
-	return h.WriteOutput(appendDocument(nil, doc.raw, parts))
-}
-
-// appendDocument writes top as a JSON object with its "parts" replaced by
-// parts. The raw values came out of json.Unmarshal or json.Marshal and are
-// valid JSON already, so they are copied as they are rather than re-validated
-// and compacted as json.Marshal would: the meshes are most of the document.
-func appendDocument(buf []byte, top map[string]json.RawMessage, parts []map[string]json.RawMessage) []byte {
-	return appendObject(buf, top, func(buf []byte, key string) ([]byte, bool) {
+	doc.obj.set("material", sm)
+	// Every untouched member, meshes included, is copied as it came in.
+	size := len(h.Input()) + len(sm)
+	for _, p := range doc.parts {
+		size += len(p.obj.members[p.obj.index["material_properties"]].raw) + len(p.obj.members[p.obj.index["mass_properties"]].raw) + 64
+	}
+	out := doc.obj.appendTo(make([]byte, 0, size), func(buf []byte, key string) ([]byte, bool) {
 		if key != "parts" {
 			return buf, false
 		}
 		buf = append(buf, '[')
-		for i, p := range parts {
+		for i, p := range doc.parts {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendObject(buf, p, nil)
+			buf = p.obj.appendTo(buf, nil)
 		}
 		return append(buf, ']'), true
 	})
-}
-
-// appendObject writes m with its keys sorted. special, when not nil, may write
-// the value of a key itself and report true.
-func appendObject(buf []byte, m map[string]json.RawMessage, special func([]byte, string) ([]byte, bool)) []byte {
-	buf = append(buf, '{')
-	for i, k := range slices.Sorted(maps.Keys(m)) {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		kb, _ := json.Marshal(k) // a string always marshals
-		buf = append(buf, kb...)
-		buf = append(buf, ':')
-		if special != nil {
-			var done bool
-			if buf, done = special(buf, k); done {
-				continue
-			}
-		}
-		if v := m[k]; len(v) > 0 {
-			buf = append(buf, v...)
-		} else {
-			buf = append(buf, "null"...)
-		}
-	}
-	return append(buf, '}')
+	return h.WriteOutput(out)
 }

@@ -111,6 +111,12 @@ func mix(x uint64) uint64 {
 // combine folds v into the running label h; it is order-sensitive.
 func combine(h, v uint64) uint64 { return mix(h*0x9e3779b97f4a7c15 ^ mix(v+0x632be59bd9b4e019)) }
 
+// relabel is a face's label in a round from its own label and the sorted
+// neighbour sums of its three edges.
+func relabel(round, own, a, b, c uint64) uint64 {
+	return mix(own*0x9e3779b97f4a7c15 ^ mix(a*0xd1b54a32d192ed03+b*0xaef17502108ef2d9+c*0xf1357aea2e62a9c5+round))
+}
+
 // neighbourTerm is a face label as it enters an edge's multiset sum.
 func neighbourTerm(l uint64) uint64 { return mix(l ^ 0xd6e8feb86659fd93) }
 
@@ -151,21 +157,26 @@ func (c *complex) wlLabels() ([]uint64, int) {
 	classes := distinct(sorted)
 
 	next := make([]uint64, nf)
+	term := make([]uint64, nf)
 	sum := make([]uint64, c.edges())
 	iterations := 0
 	for iterations < maxWLIterations {
+		for f, l := range labels {
+			term[f] = neighbourTerm(l)
+		}
 		for e := range sum {
 			var s uint64
 			for _, h := range c.edgeHalves(e) {
-				s += neighbourTerm(labels[h.face])
+				s += term[h.face]
 			}
 			sum[e] = s
 		}
+		round := uint64(iterations + 1)
 		for f := range nf {
-			own := neighbourTerm(labels[f])
+			own := term[f]
 			fe := c.faceEdge[f]
 			a, b, d := sort3(sum[fe[0]]-own, sum[fe[1]]-own, sum[fe[2]]-own)
-			next[f] = combine(combine(combine(combine(uint64(iterations+1), labels[f]), a), b), d)
+			next[f] = relabel(round, labels[f], a, b, d)
 		}
 		labels, next = next, labels
 		iterations++

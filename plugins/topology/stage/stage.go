@@ -14,9 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strings"
 
 	sdk "github.com/phasehost/phasehost/sdk/go"
@@ -28,7 +26,7 @@ import (
 var ErrMalformed = errors.New("malformed document")
 
 type part struct {
-	raw       map[string]json.RawMessage
+	obj       *object
 	index     int
 	name      string
 	label     string // `part "name"`, for messages
@@ -43,7 +41,7 @@ type constraint struct {
 }
 
 type document struct {
-	raw         map[string]json.RawMessage
+	obj         *object
 	parts       []*part
 	constraints []constraint
 }
@@ -66,40 +64,53 @@ func Stage(h sdk.Host) error {
 }
 
 func decodeDocument(in []byte) (*document, error) {
+	if err := checkJSON(in); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	// The parts, meshes included, are decoded in place while the top level
+	// is split into members.
 	doc := &document{}
-	if err := json.Unmarshal(in, &doc.raw); err != nil {
-		return nil, fmt.Errorf("%w: top level: %w", ErrMalformed, err)
+	s := scanner{data: in}
+	if c := s.peek(); c != '{' {
+		return nil, fmt.Errorf("%w: top level: want an object, got %s", ErrMalformed, kind(c))
 	}
-	if doc.raw == nil {
-		return nil, fmt.Errorf("%w: top level: want an object, got null", ErrMalformed)
+	top, err := s.object(func(key string, s *scanner) (bool, error) {
+		if key != "parts" || s.peek() != '[' {
+			return false, nil
+		}
+		doc.parts = doc.parts[:0]
+		_, err := s.array(func(i int, s *scanner) error {
+			p, err := decodePart(i, s)
+			doc.parts = append(doc.parts, p)
+			return err
+		})
+		return true, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	r, ok := doc.raw["parts"]
-	if !ok || string(r) == "null" {
+	doc.obj = top
+	r, ok := top.get("parts")
+	if !ok {
 		return nil, fmt.Errorf("%w: missing \"parts\"", ErrMalformed)
 	}
-	var rawParts []map[string]json.RawMessage
-	if err := json.Unmarshal(r, &rawParts); err != nil {
-		return nil, fmt.Errorf("%w: parts: %w", ErrMalformed, err)
+	if r[0] != '[' {
+		return nil, fmt.Errorf("%w: parts: want an array, got %s", ErrMalformed, kind(r[0]))
 	}
-	if len(rawParts) == 0 {
+	if len(doc.parts) == 0 {
 		return nil, fmt.Errorf("%w: parts: the document has no parts", ErrMalformed)
 	}
-	byName := make(map[string]*part, len(rawParts))
-	for i, rp := range rawParts {
-		p, err := decodePart(i, rp)
-		if err != nil {
-			return nil, err
-		}
+	byName := make(map[string]*part, len(doc.parts))
+	for i, p := range doc.parts {
 		if prev, dup := byName[p.name]; dup {
 			return nil, fmt.Errorf("%w: parts[%d]: duplicate part name %q (also parts[%d])", ErrMalformed, i, p.name, prev.index)
 		}
 		byName[p.name] = p
-		doc.parts = append(doc.parts, p)
 	}
 
-	if r, ok := doc.raw["constraints"]; ok && string(r) != "null" {
-		var rawCons []map[string]json.RawMessage
-		if err := json.Unmarshal(r, &rawCons); err != nil {
+	if r, ok := top.get("constraints"); ok {
+		rawCons, err := splitArray(r)
+		if err != nil {
 			return nil, fmt.Errorf("%w: constraints: %w", ErrMalformed, err)
 		}
 		for i, rc := range rawCons {
@@ -113,76 +124,66 @@ func decodeDocument(in []byte) (*document, error) {
 	return doc, nil
 }
 
-func decodePart(i int, raw map[string]json.RawMessage) (*part, error) {
-	if raw == nil {
-		return nil, fmt.Errorf("%w: parts[%d]: want an object, got null", ErrMalformed, i)
+// decodePart decodes parts[i] at the scanner.
+func decodePart(i int, s *scanner) (*part, error) {
+	if c := s.peek(); c != '{' {
+		return nil, fmt.Errorf("%w: parts[%d]: want an object, got %s", ErrMalformed, i, kind(c))
 	}
-	p := &part{raw: raw, index: i}
-	name, err := stringField(raw, "name")
+	var m rawMesh
+	var meshErr error
+	obj, err := s.object(func(key string, s *scanner) (bool, error) {
+		if key != "mesh" || s.peek() != '{' {
+			return false, nil
+		}
+		// The part's name may come later: keep the error for then.
+		start := s.pos
+		if m, meshErr = s.mesh(); meshErr != nil {
+			s.skipped(start)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
+	}
+	p := &part{obj: obj, index: i}
+	name, err := stringField(obj, "name")
 	if err != nil {
 		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
 	}
 	p.name = name
 	p.label = fmt.Sprintf("part %q", name)
-	mr, ok := raw["mesh"]
-	if !ok || string(mr) == "null" {
+	mr, ok := obj.get("mesh")
+	switch {
+	case !ok:
 		return nil, fmt.Errorf("%w: %s (parts[%d]): missing \"mesh\"", ErrMalformed, p.label, i)
+	case mr[0] != '{':
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: want an object, got %s", ErrMalformed, p.label, i, kind(mr[0]))
+	case meshErr != nil:
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %w", ErrMalformed, p.label, i, meshErr)
 	}
-	if err := p.decodeMesh(mr); err != nil {
-		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %w", ErrMalformed, p.label, i, err)
+	p.vertices, p.triangles = m.vertices, m.triangles
+	if len(p.vertices) > math.MaxInt32/3 {
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %d vertices is over the limit of %d", ErrMalformed, p.label, i, len(p.vertices), math.MaxInt32/3)
+	}
+	if len(p.triangles) > math.MaxInt32/3 {
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %d triangles is over the limit of %d", ErrMalformed, p.label, i, len(p.triangles), math.MaxInt32/3)
 	}
 	return p, nil
 }
 
-func (p *part) decodeMesh(r json.RawMessage) error {
-	var m struct {
-		Vertices  *[][]float64 `json:"vertices"`
-		Triangles *[][]int64   `json:"triangles"`
-	}
-	if err := json.Unmarshal(r, &m); err != nil {
-		return err
-	}
-	if m.Vertices == nil {
-		return errors.New(`missing "vertices"`)
-	}
-	if m.Triangles == nil {
-		return errors.New(`missing "triangles"`)
-	}
-	if len(*m.Vertices) > math.MaxInt32/3 {
-		return fmt.Errorf("%d vertices is over the limit of %d", len(*m.Vertices), math.MaxInt32/3)
-	}
-	if len(*m.Triangles) > math.MaxInt32/3 {
-		return fmt.Errorf("%d triangles is over the limit of %d", len(*m.Triangles), math.MaxInt32/3)
-	}
-	p.vertices = make([][3]float64, len(*m.Vertices))
-	for i, v := range *m.Vertices {
-		if len(v) != 3 {
-			return fmt.Errorf("vertices[%d]: want 3 coordinates, got %d", i, len(v))
-		}
-		p.vertices[i] = [3]float64{v[0], v[1], v[2]}
-	}
-	p.triangles = make([][3]int64, len(*m.Triangles))
-	for i, t := range *m.Triangles {
-		if len(t) != 3 {
-			return fmt.Errorf("triangles[%d]: want 3 vertex indices, got %d", i, len(t))
-		}
-		p.triangles[i] = [3]int64{t[0], t[1], t[2]}
-	}
-	return nil
-}
-
-func decodeConstraint(i int, raw map[string]json.RawMessage, byName map[string]*part) (constraint, error) {
+func decodeConstraint(i int, raw []byte, byName map[string]*part) (constraint, error) {
 	where := fmt.Sprintf("constraints[%d]", i)
-	if raw == nil {
-		return constraint{}, fmt.Errorf("%w: %s: want an object, got null", ErrMalformed, where)
+	obj, err := parseObject(raw)
+	if err != nil {
+		return constraint{}, fmt.Errorf("%w: %s: %w", ErrMalformed, where, err)
 	}
-	if r, ok := raw["name"]; ok {
+	if r, ok := obj.get("name"); ok {
 		var n string
 		if json.Unmarshal(r, &n) == nil && n != "" {
 			where = fmt.Sprintf("%s (%q)", where, n)
 		}
 	}
-	child, err := stringField(raw, "part")
+	child, err := stringField(obj, "part")
 	if err != nil {
 		return constraint{}, fmt.Errorf("%w: %s: %w", ErrMalformed, where, err)
 	}
@@ -190,8 +191,8 @@ func decodeConstraint(i int, raw map[string]json.RawMessage, byName map[string]*
 	if c.child = byName[child]; c.child == nil {
 		return constraint{}, fmt.Errorf("%w: %s: part: no part named %q", ErrMalformed, where, child)
 	}
-	if r, ok := raw["parent"]; ok && string(r) != "null" {
-		parent, err := stringField(raw, "parent")
+	if _, ok := obj.get("parent"); ok {
+		parent, err := stringField(obj, "parent")
 		if err != nil {
 			return constraint{}, fmt.Errorf("%w: %s: %w", ErrMalformed, where, err)
 		}
@@ -202,10 +203,10 @@ func decodeConstraint(i int, raw map[string]json.RawMessage, byName map[string]*
 	return c, nil
 }
 
-// stringField returns the non-empty string field key of raw.
-func stringField(raw map[string]json.RawMessage, key string) (string, error) {
-	r, ok := raw[key]
-	if !ok || string(r) == "null" {
+// stringField returns the non-empty string member key of o.
+func stringField(o *object, key string) (string, error) {
+	r, ok := o.get(key)
+	if !ok {
 		return "", fmt.Errorf("missing %q", key)
 	}
 	var s string
@@ -304,14 +305,14 @@ type summary struct {
 
 func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []report) error {
 	s := summary{AssemblyHash: assemblyHash}
-	parts := make([]map[string]json.RawMessage, len(doc.parts))
+	size := len(h.Input()) + 256
 	for i, p := range doc.parts {
 		b, err := json.Marshal(reports[i])
 		if err != nil {
 			return fmt.Errorf("encoding %s topology: %w", p.label, err)
 		}
-		p.raw["topology"] = b
-		parts[i] = p.raw
+		p.obj.set("topology", b)
+		size += len(b) + 16
 		if reports[i].ExportOK {
 			s.PartsOK++
 		} else {
@@ -323,53 +324,20 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 	if err != nil {
 		return fmt.Errorf("encoding topology summary: %w", err)
 	}
-	doc.raw["topology"] = b
-	doc.raw["parts"] = nil // written from parts below
-	return h.WriteOutput(appendDocument(nil, doc.raw, parts))
-}
-
-// appendDocument writes top as a JSON object with its "parts" replaced by
-// parts. The raw values came out of json.Unmarshal or json.Marshal and are
-// valid JSON already, so they are copied as they are rather than re-validated
-// and compacted as json.Marshal would: the meshes are most of the document.
-func appendDocument(buf []byte, top map[string]json.RawMessage, parts []map[string]json.RawMessage) []byte {
-	return appendObject(buf, top, func(buf []byte, key string) ([]byte, bool) {
+	doc.obj.set("topology", b)
+	// Every untouched member, meshes included, is copied as it came in.
+	out := doc.obj.appendTo(make([]byte, 0, size), func(buf []byte, key string) ([]byte, bool) {
 		if key != "parts" {
 			return buf, false
 		}
 		buf = append(buf, '[')
-		for i, p := range parts {
+		for i, p := range doc.parts {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendObject(buf, p, nil)
+			buf = p.obj.appendTo(buf, nil)
 		}
 		return append(buf, ']'), true
 	})
-}
-
-// appendObject writes m with its keys sorted. special, when not nil, may write
-// the value of a key itself and report true.
-func appendObject(buf []byte, m map[string]json.RawMessage, special func([]byte, string) ([]byte, bool)) []byte {
-	buf = append(buf, '{')
-	for i, k := range slices.Sorted(maps.Keys(m)) {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		kb, _ := json.Marshal(k) // a string always marshals
-		buf = append(buf, kb...)
-		buf = append(buf, ':')
-		if special != nil {
-			var done bool
-			if buf, done = special(buf, k); done {
-				continue
-			}
-		}
-		if v := m[k]; len(v) > 0 {
-			buf = append(buf, v...)
-		} else {
-			buf = append(buf, "null"...)
-		}
-	}
-	return append(buf, '}')
+	return h.WriteOutput(out)
 }

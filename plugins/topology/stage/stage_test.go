@@ -208,8 +208,8 @@ func TestHashPinned(t *testing.T) {
 		mesh testMesh
 		want string
 	}{
-		{"unit box", unitBox(), "f836c3230bfb3e03cc1c3fa5c306cf4290bc1376778e50f8298a87f3dff1b145"},
-		{"torus 8x6", torusMesh(8, 6, 30, 10), "c521d1c220dffc4ab5cdebc4efe6d533eb4453c462edd786b08165090506be0e"},
+		{"unit box", unitBox(), "61db1900819da6f7e2600e62ef9181abfcc4d26c9bb42756c0d459d405810d71"},
+		{"torus 8x6", torusMesh(8, 6, 30, 10), "fbe818cc9ebcb224855d6028940d61466f37776fc98a087f31f9ad0dcc3ee0a0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -440,25 +440,31 @@ func TestErrors(t *testing.T) {
 		input []byte
 		want  string
 	}{
-		{"not JSON", []byte(`{"parts": [`), "malformed document: top level"},
-		{"not an object", []byte(`[1, 2]`), "malformed document: top level"},
+		{"not JSON", []byte(`{"parts": [`), "malformed document: at byte 11: unexpected end of JSON input"},
+		{"not an object", []byte(`[1, 2]`), "malformed document: top level: want an object, got an array"},
 		{"null", []byte(`null`), "top level: want an object, got null"},
 		{"no parts", []byte(`{}`), `malformed document: missing "parts"`},
-		{"parts not a list", []byte(`{"parts": {"name": "x"}}`), "malformed document: parts:"},
+		{"parts not a list", []byte(`{"parts": {"name": "x"}}`), "malformed document: parts: want an array, got an object"},
 		{"empty parts", []byte(`{"parts": []}`), "parts: the document has no parts"},
 		{"null part", doc(func(d obj) { d["parts"] = []any{nil} }), "parts[0]: want an object, got null"},
+		{"mesh error named by a later name", []byte(`{"parts":[{"mesh":{"vertices":[[0,0]],"triangles":[]},"name":"late"}]}`),
+			`malformed document: part "late" (parts[0]): mesh: vertices[0]: want 3 coordinates, got 2`},
+		{"later null mesh wins", []byte(`{"parts":[{"name":"a","mesh":{"vertices":[],"triangles":[]},"mesh":null}]}`), `malformed document: part "a" (parts[0]): missing "mesh"`},
+		{"later parts win", []byte(`{"parts":[{"name":"a","mesh":{"vertices":[],"triangles":[]}}],"parts":[]}`), `parts: the document has no parts`},
 		{"part without name", doc(func(d obj) { delete(d["parts"].([]obj)[1], "name") }), `parts[1]: missing "name"`},
 		{"name not a string", doc(setPart(0, "name", 7)), `parts[0]: name: want a string, got 7`},
 		{"duplicate name", doc(setPart(1, "name", "base")), `parts[1]: duplicate part name "base" (also parts[0])`},
 		{"missing mesh", doc(setPart(1, "mesh", nil)), `part "arm" (parts[1]): missing "mesh"`},
-		{"mesh not an object", doc(setPart(1, "mesh", "box.stl")), `part "arm" (parts[1]): mesh:`},
+		{"mesh not an object", doc(setPart(1, "mesh", "box.stl")), `part "arm" (parts[1]): mesh: want an object, got a string`},
 		{"missing vertices", doc(setPart(0, "mesh", obj{"triangles": box.Triangles})), `part "base" (parts[0]): mesh: missing "vertices"`},
 		{"missing triangles", doc(setPart(0, "mesh", obj{"vertices": box.Vertices})), `part "base" (parts[0]): mesh: missing "triangles"`},
 		{"vertex with two coordinates", doc(setPart(0, "mesh", obj{"vertices": [][]float64{{0, 0}}, "triangles": [][]int{}})), `mesh: vertices[0]: want 3 coordinates, got 2`},
-		{"vertex not a number", doc(setPart(0, "mesh", obj{"vertices": [][]any{{0, "x", 0}}, "triangles": [][]int{}})), `part "base" (parts[0]): mesh:`},
+		{"vertex not a number", doc(setPart(0, "mesh", obj{"vertices": [][]any{{0, "x", 0}}, "triangles": [][]int{}})), `part "base" (parts[0]): mesh: vertices[0][1]: want a number, got a string`},
+		{"coordinate out of range", []byte(`{"parts":[{"name":"a","mesh":{"vertices":[[0,0,1e999]],"triangles":[]}}]}`), `part "a" (parts[0]): mesh: vertices[0][2]: number 1e999 is out of range`},
 		{"triangle with two indices", doc(setPart(1, "mesh", obj{"vertices": box.Vertices, "triangles": [][]int{{0, 1}}})), `part "arm" (parts[1]): mesh: triangles[0]: want 3 vertex indices, got 2`},
-		{"fractional index", doc(setPart(1, "mesh", obj{"vertices": box.Vertices, "triangles": [][]float64{{0, 1, 2.5}}})), `part "arm" (parts[1]): mesh:`},
-		{"constraints not a list", doc(func(d obj) { d["constraints"] = "none" }), "malformed document: constraints:"},
+		{"fractional index", doc(setPart(1, "mesh", obj{"vertices": box.Vertices, "triangles": [][]float64{{0, 1, 2.5}}})), `part "arm" (parts[1]): mesh: triangles[0][2]: want an integer vertex index, got 2.5`},
+		{"constraint not an object", doc(func(d obj) { d["constraints"] = []any{"arm on base"} }), "malformed document: constraints[0]: want an object, got a string"},
+		{"constraints not a list", doc(func(d obj) { d["constraints"] = "none" }), "malformed document: constraints: want an array, got a string"},
 		{"constraint without part", doc(func(d obj) { delete(d["constraints"].([]obj)[0], "part") }), `constraints[0] ("arm_on_base"): missing "part"`},
 		{"constraint on unknown part", doc(setConstraint("part", "lid")), `constraints[0] ("arm_on_base"): part: no part named "lid"`},
 		{"constraint on unknown parent", doc(setConstraint("parent", "floor")), `constraints[0] ("arm_on_base"): parent: no part named "floor"`},
