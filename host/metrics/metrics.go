@@ -194,3 +194,53 @@ func (s *Server) SlowWatcher() {
 		s.slowWatchers.Inc()
 	}
 }
+
+// --- Redis store metrics (host/store) ---------------------------------------
+
+// Redis holds the Redis store's collectors: its shared pub/sub connection and
+// the catch-up that keeps subscribers gap-free. A nil *Redis counts nothing.
+type Redis struct {
+	reconnects prometheus.Counter
+	catchup    prometheus.Counter
+	channels   prometheus.Gauge
+}
+
+// NewRedis creates the Redis store collectors and registers them with reg (nil: not registered).
+func NewRedis(reg prometheus.Registerer) *Redis {
+	r := &Redis{
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phasehost_redis_pubsub_reconnects_total", Help: "Times the shared pub/sub connection failed and was re-established.",
+		}),
+		catchup: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phasehost_redis_catchup_events_total", Help: "Events delivered to subscribers from the stream rather than live pub/sub.",
+		}),
+		channels: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phasehost_redis_subscribed_channels", Help: "Job channels this node is subscribed to.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.reconnects, r.catchup, r.channels)
+	}
+	return r
+}
+
+// Reconnect counts a failure of the shared pub/sub connection.
+func (r *Redis) Reconnect() {
+	if r != nil {
+		r.reconnects.Inc()
+	}
+}
+
+// CatchupEvents counts n events read back from a stream for subscribers.
+func (r *Redis) CatchupEvents(n int) {
+	if r != nil {
+		r.catchup.Add(float64(n))
+	}
+}
+
+// SubscribedChannels adds delta to the subscribed channels gauge.
+func (r *Redis) SubscribedChannels(delta float64) {
+	if r != nil {
+		r.channels.Add(delta)
+	}
+}
