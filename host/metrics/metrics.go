@@ -244,3 +244,9 @@ func (r *Redis) SubscribedChannels(delta float64) {
 		r.channels.Add(delta)
 	}
 }
+
+// ReconnectCounter exposes the reconnect counter, for tests and diagnostics.
+func (r *Redis) ReconnectCounter() prometheus.Counter { return r.reconnects }
+
+// CatchupCounter exposes the catch-up counter, for tests and diagnostics.
+func (r *Redis) CatchupCounter() prometheus.Counter { return r.catchup }

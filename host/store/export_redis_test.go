@@ -1,0 +1,9 @@
+package store
+
+// Test-only views of the Redis key layout.
+
+// JobKey is the job's hash key, also its channel name.
+func (r *Redis) JobKey(id string) string { return r.jobKey(id) }
+
+// EventsKey is the job's stream key.
+func (r *Redis) EventsKey(id string) string { return r.eventsKey(id) }
