@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -260,4 +261,42 @@ func TestRedisLingerResubscribe(t *testing.T) {
 	}
 	assert.Equal(t, []int64{3}, after)
 	assert.Equal(t, 1, s.SubscribedJobs())
+}
+
+// TestRedisWireJSON: the JSON in the stream and on the channel is exactly
+// json.Marshal of the event Publish returns, seq included.
+func TestRedisWireJSON(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, store.RedisOptions{})
+	raw := rawClient(t, srv)
+	ctx := context.Background()
+	newJob(t, s, `we"ird}id`)
+	ps := raw.Subscribe(ctx, s.JobKey(`we"ird}id`))
+	defer ps.Close()
+	_, err := ps.Receive(ctx) // the subscribe confirmation
+	require.NoError(t, err)
+
+	for i, ev := range []event.Event{phaseEv(`we"ird}id`, `"seq":0, a tricky message`), finalEv(`we"ird}id`)} {
+		if i == 1 {
+			ev.Result = json.RawMessage(`{"seq":0}`)
+		}
+		got, err := s.Publish(ctx, ev)
+		require.NoError(t, err)
+		want, err := json.Marshal(got)
+		require.NoError(t, err)
+
+		msg, err := ps.ReceiveMessage(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), msg.Payload, "published JSON")
+		entries, err := raw.XRange(ctx, s.EventsKey(`we"ird}id`), fmt.Sprintf("%d-0", got.Seq), fmt.Sprintf("%d-0", got.Seq)).Result()
+		require.NoError(t, err)
+		require.Len(t, entries, 1)
+		assert.Equal(t, string(want), entries[0].Values["e"], "stored JSON")
+	}
+	ttl, err := raw.PTTL(ctx, s.JobKey(`we"ird}id`)).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, time.Duration(0), "a finished job's hash expires")
+	ttl, err = raw.PTTL(ctx, s.EventsKey(`we"ird}id`)).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, time.Duration(0), "and so does its stream")
 }

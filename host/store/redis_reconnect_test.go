@@ -71,6 +71,10 @@ func TestRedisPubSubConnectionKilled(t *testing.T) {
 	s := openRedis(t, srv, store.RedisOptions{Metrics: m})
 	raw := rawClient(t, srv)
 	ctx := context.Background()
+	newJob(t, s, "keep") // watched across every kill
+	keep, err := s.Subscribe(ctx, "keep")
+	require.NoError(t, err)
+	defer keep.Close()
 	for round := range 5 {
 		id := fmt.Sprint("job", round)
 		newJob(t, s, id)
@@ -90,9 +94,21 @@ func TestRedisPubSubConnectionKilled(t *testing.T) {
 			t.Fatalf("round %d: subscriber not finished", round)
 		}
 	}
-	// The shared connection is back, once.
+	// The shared connection is back, once, and go-redis has re-subscribed
+	// the channel watched all along.
 	require.Eventually(t, func() bool { return s.Ready(ctx) == nil }, 10*time.Second, 50*time.Millisecond)
 	assert.Equal(t, 1, pubsubClients(t, raw))
+	n, err := raw.PubSubNumSub(ctx, s.JobKey("keep")).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n[s.JobKey("keep")])
+	_, err = s.Publish(ctx, phaseEv("keep", "live"))
+	require.NoError(t, err)
+	select {
+	case ev := <-keep.C():
+		assert.Equal(t, int64(1), ev.Seq)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the long-watched job got nothing after the reconnects")
+	}
 	assert.GreaterOrEqual(t, testutil.ToFloat64(m.ReconnectCounter()), 5.0, "reconnects seen")
 	t.Logf("events caught up from streams: %v", testutil.ToFloat64(m.CatchupCounter()))
 }
