@@ -1,5 +1,7 @@
 package store
 
+import "context"
+
 // Test-only views of the Redis key layout.
 
 // JobKey is the job's hash key, also its channel name.
@@ -7,3 +9,7 @@ func (r *Redis) JobKey(id string) string { return r.jobKey(id) }
 
 // EventsKey is the job's stream key.
 func (r *Redis) EventsKey(id string) string { return r.eventsKey(id) }
+
+// Deafen drops the shared subscription's probe channel, as a subscription
+// that silently went deaf would.
+func (r *Redis) Deafen(ctx context.Context) error { return r.hub.ps.Unsubscribe(ctx, r.probeChannel()) }

@@ -133,3 +133,16 @@ func TestRedisReady(t *testing.T) {
 	require.NoError(t, s.Close())
 	assert.ErrorIs(t, s.Ready(ctx), store.ErrClosed)
 }
+
+// TestRedisReadyDeaf: Redis answers but the shared subscription no longer
+// hears: Ready fails.
+func TestRedisReadyDeaf(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, store.RedisOptions{ProbeTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	require.NoError(t, s.Ready(ctx))
+	require.NoError(t, s.Deafen(ctx))
+	err := s.Ready(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "probe not received")
+}
