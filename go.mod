@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/Masterminds/semver/v3 v3.5.0
 	github.com/gin-gonic/gin v1.12.0
+	github.com/gorilla/websocket v1.5.0
+	github.com/olahol/melody v1.3.0
 	github.com/phasehost/phasehost/plugins/assembly4 v0.0.0
 	github.com/phasehost/phasehost/plugins/material v0.0.0
 	github.com/phasehost/phasehost/plugins/topology v0.0.0

@@ -250,3 +250,64 @@ func (r *Redis) ReconnectCounter() prometheus.Counter { return r.reconnects }
 
 // CatchupCounter exposes the catch-up counter, for tests and diagnostics.
 func (r *Redis) CatchupCounter() prometheus.Counter { return r.catchup }
+
+// --- WebSocket rooms (host/hub, GET /v1/ws) -----------------------------------
+
+// Hub holds the collectors of WebSocket watchers. Like Metrics, a nil *Hub
+// counts nothing.
+type Hub struct {
+	sessions   prometheus.Gauge
+	rooms      prometheus.Gauge
+	deliveries prometheus.Counter
+	slowCloses prometheus.Counter
+}
+
+// NewHub creates the WebSocket collectors and registers them with reg (nil: not registered).
+func NewHub(reg prometheus.Registerer) *Hub {
+	h := &Hub{
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phasehost_ws_sessions", Help: "Open WebSocket sessions.",
+		}),
+		rooms: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phasehost_ws_rooms", Help: "Rooms: jobs with at least one WebSocket watcher (one store subscription each).",
+		}),
+		deliveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phasehost_ws_deliveries_total", Help: "Events queued to WebSocket sessions (history and live).",
+		}),
+		slowCloses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phasehost_ws_slow_closes_total", Help: "WebSocket sessions closed with 4008 because they could not keep up.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(h.sessions, h.rooms, h.deliveries, h.slowCloses)
+	}
+	return h
+}
+
+// Sessions adds delta to the open sessions gauge.
+func (h *Hub) Sessions(delta float64) {
+	if h != nil {
+		h.sessions.Add(delta)
+	}
+}
+
+// Rooms adds delta to the rooms gauge.
+func (h *Hub) Rooms(delta float64) {
+	if h != nil {
+		h.rooms.Add(delta)
+	}
+}
+
+// Delivered counts n events queued to sessions.
+func (h *Hub) Delivered(n int) {
+	if h != nil && n > 0 {
+		h.deliveries.Add(float64(n))
+	}
+}
+
+// SlowClose counts a session closed for being too slow.
+func (h *Hub) SlowClose() {
+	if h != nil {
+		h.slowCloses.Inc()
+	}
+}

@@ -49,6 +49,8 @@ type Config struct {
 	Heartbeat     time.Duration // SSE comment interval; 0: 15s
 	// ShutdownGrace is how long Run's shutdown lets running jobs finish. 0: 30s.
 	ShutdownGrace time.Duration
+	// WebSocket configures GET /v1/ws (ws.go).
+	WebSocket WSConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -87,6 +89,7 @@ type Server struct {
 	pub     *countingPublisher
 	sm      *metrics.Server
 	handler http.Handler
+	ws      *wsServer
 
 	queue    chan *activeJob
 	slots    chan struct{} // one per queued job: a reservation in queue
@@ -125,6 +128,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.pub = &countingPublisher{s: cfg.Store, m: cfg.Metrics}
 	s.runner = pipeline.NewRunner(s.pub, nil)
+	ws, err := newWS(s)
+	if err != nil {
+		return nil, err
+	}
+	s.ws = ws
 	s.runCtx, s.stopRuns = context.WithCancel(context.Background())
 	s.handler = s.routes()
 	for range cfg.Workers {
@@ -156,6 +164,7 @@ func (s *Server) routes() http.Handler {
 	v1.GET("/jobs/:id", s.getJob)
 	v1.DELETE("/jobs/:id", s.cancelJob)
 	v1.GET("/jobs/:id/events", s.events)
+	v1.GET("/ws", s.ws.handle)
 	v1.GET("/plugins", s.listPlugins)
 	return r
 }
@@ -252,6 +261,7 @@ func (s *Server) beginShutdown() {
 		}
 		s.mu.Unlock()
 		close(s.closing)
+		s.ws.shutdown() // sessions close with 1001
 		for _, j := range jobs {
 			s.cancelQueued(j, "server shutting down")
 		}
