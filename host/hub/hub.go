@@ -131,7 +131,14 @@ func New(cfg Config) (*Hub, error) {
 // watches it, ErrClosed after Close, ctx's error, and c's own when it cannot
 // take the replay (it is then not in the room).
 func (h *Hub) Join(ctx context.Context, c Conn, id string, since int64, ack func(seq int64) []byte) (int64, error) {
-	since = max(since, 0)
+	seq, err := h.join(ctx, c, id, max(since, 0), ack)
+	if errors.Is(err, ErrFull) { // c could not take the replay: it is closed like any slow consumer
+		h.slow(c)
+	}
+	return seq, err
+}
+
+func (h *Hub) join(ctx context.Context, c Conn, id string, since int64, ack func(seq int64) []byte) (int64, error) {
 	job, err := h.store.Get(ctx, id)
 	if err != nil {
 		return 0, err
@@ -172,11 +179,7 @@ func (h *Hub) Join(ctx context.Context, c Conn, id string, since int64, ack func
 		}
 	}
 	if err := h.catchUp(ctx, m, since); err != nil {
-		if errors.Is(err, ErrFull) {
-			h.slow(c)
-		} else {
-			h.remove(m)
-		}
+		h.remove(m)
 		return 0, err
 	}
 	return seq, nil
