@@ -23,8 +23,9 @@ var (
 	ErrClosed = errors.New("hub: closed")
 	// ErrJoined: the connection already watches that job.
 	ErrJoined = errors.New("hub: already watching this job")
-	// errLeft: the membership ended (Leave, slow close, Close) while joining.
-	errLeft = errors.New("hub: left while joining")
+	// ErrLeft: the membership ended while joining (Leave, LeaveAll, or the
+	// connection was closed as slow); nothing needs telling.
+	ErrLeft = errors.New("hub: left while joining")
 )
 
 // Conn is one watcher's connection as the hub sees it: a bounded outbound
@@ -180,6 +181,9 @@ func (h *Hub) join(ctx context.Context, c Conn, id string, since int64, ack func
 	}
 	if err := h.catchUp(ctx, m, since); err != nil {
 		h.remove(m)
+		if errors.Is(err, ErrLeft) && h.isClosed() {
+			err = ErrClosed
+		}
 		return 0, err
 	}
 	return seq, nil
@@ -215,6 +219,12 @@ func (h *Hub) Stats() Stats {
 		st.Members += len(ms)
 	}
 	return st
+}
+
+func (h *Hub) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
 }
 
 // Close dissolves every room, closes their subscriptions and waits for their
@@ -345,7 +355,7 @@ func (h *Hub) catchUp(ctx context.Context, m *member, since int64) error {
 		r.mu.Lock()
 		if m.gone {
 			r.mu.Unlock()
-			return errLeft
+			return ErrLeft
 		}
 		if !final && last < r.last {
 			fill, ok := r.recentAfter(last)

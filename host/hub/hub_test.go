@@ -440,7 +440,7 @@ func TestLeaveWhileJoiningAndClose(t *testing.T) {
 	cancel()
 	h.Leave(c, "j")
 	assert.ErrorIs(t, <-errc, context.Canceled)
-	assert.Equal(t, hub.Stats{}, h.Stats())
+	require.Eventually(t, func() bool { return h.Stats() == hub.Stats{} }, 5*time.Second, time.Millisecond)
 
 	c2 := newConn(1000, false)
 	_, err := h.Join(context.Background(), c2, "j", 0, nil)

@@ -290,8 +290,8 @@ func (w *wsServer) startJoin(c *wsConn, id string, since int64, ack bool) {
 		}()
 		_, err := w.hub.Join(ctx, c, id, since, ackFn)
 		switch {
-		case err == nil, ctx.Err() != nil, c.full.Load():
-			return // joined, left, gone, or closed as slow
+		case err == nil, ctx.Err() != nil, c.full.Load(), errors.Is(err, hub.ErrLeft):
+			return // joined, unsubscribed, disconnected, or closed as slow
 		case errors.Is(err, hub.ErrJoined):
 			err = fmt.Errorf("%w: %w", ErrBadRequest, err)
 		case errors.Is(err, hub.ErrClosed):
