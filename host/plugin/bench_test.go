@@ -23,7 +23,7 @@ func BenchmarkEmit(b *testing.B) {
 	e, err := NewEngine(Options{})
 	require.NoError(b, err)
 	defer e.Close(ctx)
-	rt, err := e.runtimeFor(ctx, pagesFor(64))
+	rt, err := e.runtimeFor(ctx, runtimeKey{pages: pagesFor(64)})
 	require.NoError(b, err)
 	_, err = rt.r.NewHostModuleBuilder("bench").NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) { stack[0] = 0 }),

@@ -40,8 +40,15 @@ type Engine struct {
 	cache   wazero.CompilationCache
 
 	mu       sync.Mutex
-	runtimes map[uint32]*runtime // by memory limit in pages
+	runtimes map[runtimeKey]*runtime
 	closed   bool
+}
+
+// runtimeKey tells runtimes apart: wazero's memory cap and its
+// close-on-context-done checks are runtime settings.
+type runtimeKey struct {
+	pages   uint32 // memory limit in 64 KiB pages
+	checked bool   // WithCloseOnContextDone: for modules that could not be instrumented
 }
 
 // runtime is a wazero runtime with the phasehost and WASI host modules in it.
@@ -57,7 +64,7 @@ func NewEngine(opts Options) (*Engine, error) {
 		policy:   opts.Policy.withDefaults(),
 		logger:   opts.Logger,
 		metrics:  opts.Metrics,
-		runtimes: map[uint32]*runtime{},
+		runtimes: map[runtimeKey]*runtime{},
 	}
 	if e.logger == nil {
 		e.logger = slog.Default()
@@ -94,20 +101,21 @@ func (e *Engine) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// runtimeFor returns the runtime whose memory limit is pages, creating it.
-func (e *Engine) runtimeFor(ctx context.Context, pages uint32) (*runtime, error) {
+// runtimeFor returns the runtime for key, creating it.
+func (e *Engine) runtimeFor(ctx context.Context, key runtimeKey) (*runtime, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, errors.New("engine is closed")
 	}
-	if rt, ok := e.runtimes[pages]; ok {
+	if rt, ok := e.runtimes[key]; ok {
 		return rt, nil
 	}
+	// See RATIONALE.md "Why instrument loops instead of WithCloseOnContextDone?".
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(e.cache).
-		WithMemoryLimitPages(pages).
-		WithCloseOnContextDone(true)
+		WithMemoryLimitPages(key.pages).
+		WithCloseOnContextDone(key.checked)
 	r := wazero.NewRuntimeWithConfig(ctx, cfg)
 	_, err := wasi_snapshot_preview1.Instantiate(ctx, r)
 	if err == nil {
@@ -118,7 +126,7 @@ func (e *Engine) runtimeFor(ctx context.Context, pages uint32) (*runtime, error)
 		return nil, fmt.Errorf("creating runtime: %w", err)
 	}
 	rt := &runtime{r: r, wasi: r.Module(abi.WASIModuleName).ExportedFunctionDefinitions()}
-	e.runtimes[pages] = rt
+	e.runtimes[key] = rt
 	return rt, nil
 }
 
@@ -148,7 +156,12 @@ func (e *Engine) load(ctx context.Context, wasm []byte) (*Plugin, error) {
 		subject = "module " + m.Ref()
 	}
 	pages := pagesFor(e.policy.Effective(limitsOf(m)).MemoryMB)
-	rt, err := e.runtimeFor(ctx, pages)
+	key := runtimeKey{pages: pages}
+	instrumented, ierr := wasmbin.InstrumentLoops(wasm)
+	if ierr != nil {
+		key.checked = true
+	}
+	rt, err := e.runtimeFor(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -158,20 +171,38 @@ func (e *Engine) load(ctx context.Context, wasm []byte) (*Plugin, error) {
 		return nil, refuse(problems...)
 	}
 	limits := e.policy.Effective(m.Limits)
-	compiled, err := rt.r.CompileModule(ctx, wasm)
+	code := instrumented
+	if ierr != nil {
+		code = wasm
+		e.logger.LogAttrs(ctx, slog.LevelWarn, "module not instrumented for interruption; running it with wazero's slower context checks",
+			slog.String("plugin", m.Ref()), slog.String("error", ierr.Error()))
+	}
+	compiled, err := rt.r.CompileModule(ctx, code)
+	if err != nil && ierr == nil {
+		// Should the instrumented module not compile where the original
+		// would, run the original with the runtime's own checks.
+		ierr = fmt.Errorf("instrumented module does not compile: %w", err)
+		e.logger.LogAttrs(ctx, slog.LevelWarn, "module not instrumented for interruption; running it with wazero's slower context checks",
+			slog.String("plugin", m.Ref()), slog.String("error", ierr.Error()))
+		if rt, err = e.runtimeFor(ctx, runtimeKey{pages: pages, checked: true}); err != nil {
+			return nil, err
+		}
+		compiled, err = rt.r.CompileModule(ctx, wasm)
+	}
 	if err != nil {
 		return nil, refuse(manifest.Problem{Path: "module", Message: "does not compile: " + err.Error()})
 	}
 	sum := sha256.Sum256(wasm)
 	return &Plugin{
-		engine:   e,
-		rt:       rt,
-		compiled: compiled,
-		manifest: *m,
-		limits:   limits,
-		sha256:   hex.EncodeToString(sum[:]),
-		hasInit:  hasInit,
-		size:     len(wasm),
+		engine:        e,
+		rt:            rt,
+		compiled:      compiled,
+		manifest:      *m,
+		limits:        limits,
+		sha256:        hex.EncodeToString(sum[:]),
+		hasInit:       hasInit,
+		interruptible: ierr == nil,
+		size:          len(wasm),
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -167,15 +168,23 @@ func (r *run) emit(ctx context.Context, mod api.Module, id int32, done, total in
 // are counted in the metric and summed up when the run ends.
 const maxRefusedLogs = 10
 
-// outOfBounds records that the guest passed memory it does not have and closes
-// the instance; the guest stops at its next call or loop iteration.
+// outOfBounds records that the guest passed memory it does not have and
+// stops the instance: an instrumented guest traps at its next loop iteration,
+// another is closed and stops at its next check.
 func (r *run) outOfBounds(ctx context.Context, mod api.Module, fn, what string, ptr, n uint32) {
 	if r.fatal == nil {
 		r.fatal = &RunError{Cause: ErrOutOfBounds, Detail: fmt.Sprintf("%s: %s [%d, %d) lies outside guest memory of %d bytes",
 			fn, what, ptr, uint64(ptr)+uint64(n), mod.Memory().Size())}
 	}
+	if r.interrupt != nil {
+		r.stop(errFatalCause)
+		return
+	}
 	_ = mod.CloseWithExitCode(ctx, exitFatal)
 }
+
+// errFatalCause is the stop cause of a guest stopped for a fatal host-call error.
+var errFatalCause = errors.New("fatal host call")
 
 func slogLevel(level int32) slog.Level {
 	switch level {

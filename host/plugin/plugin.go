@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/phasehost/phasehost/host/manifest"
+	"github.com/phasehost/phasehost/host/wasmbin"
 	"github.com/phasehost/phasehost/sdk/go/abi"
 )
 
@@ -29,6 +31,10 @@ type Plugin struct {
 	sha256   string
 	hasInit  bool
 	size     int
+	// interruptible: the module was instrumented (wasmbin.InstrumentLoops) and
+	// is stopped through its interrupt global; otherwise its runtime checks
+	// the context (slower).
+	interruptible bool
 }
 
 // Manifest returns a copy of the plugin's manifest.
@@ -119,6 +125,10 @@ type run struct {
 	failMsg    string
 	fatal      *RunError
 	cancelled  atomic.Bool
+	// interrupt is the instance's interrupt global (nil when not interruptible).
+	interrupt api.MutableGlobal
+	// stopCause is why the host interrupted the guest; set before interrupt.
+	stopCause  atomic.Pointer[error]
 	logLeft    int64
 	logDropped int64
 	stderr     *guestWriter
@@ -189,6 +199,22 @@ func (p *Plugin) run(ctx context.Context, req RunRequest) (*Result, error) {
 		return fail(r.classify(runCtx, err, 0, "instantiating"))
 	}
 	defer mod.Close(context.WithoutCancel(ctx))
+	if p.interruptible {
+		g, ok := mod.ExportedGlobal(wasmbin.InterruptExport).(api.MutableGlobal)
+		if !ok {
+			return fail(&RunError{Cause: ErrInstantiate, Detail: "instrumented module has no interrupt global"})
+		}
+		r.interrupt = g
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-runCtx.Done():
+				r.stop(context.Cause(runCtx))
+			case <-done:
+			}
+		}()
+	}
 	memSize := func() uint64 {
 		if m := mod.Memory(); m != nil {
 			return uint64(m.Size())
@@ -248,6 +274,15 @@ func watchCancel(ctx context.Context, cancel <-chan struct{}, flag *atomic.Bool,
 	}
 }
 
+// stop interrupts an instrumented guest: it traps at its next loop iteration.
+func (r *run) stop(cause error) {
+	if r.interrupt == nil {
+		return
+	}
+	r.stopCause.CompareAndSwap(nil, &cause)
+	r.interrupt.Set(1)
+}
+
 // classify turns what wazero returned into a RunError.
 func (r *run) classify(ctx context.Context, err error, memBytes uint64, where string) *RunError {
 	if r.fatal != nil {
@@ -257,18 +292,24 @@ func (r *run) classify(ctx context.Context, err error, memBytes uint64, where st
 	if where != "" {
 		prefix = where + ": "
 	}
+	stopped := func(cause error) *RunError {
+		switch {
+		case errors.Is(cause, errTimeoutCause):
+			return &RunError{Cause: ErrTimeout, Detail: prefix + fmt.Sprintf("exceeded its %s timeout and was stopped", r.limits.Timeout), wrapped: err}
+		case errors.Is(cause, errGraceCause):
+			return &RunError{Cause: ErrCancelled, Detail: prefix + fmt.Sprintf("did not return within %s of cancellation and was stopped", r.plugin.engine.policy.CancelGrace), wrapped: err}
+		default:
+			return &RunError{Cause: ErrCancelled, Detail: prefix + "stopped: " + cause.Error(), wrapped: err}
+		}
+	}
+	if c := r.stopCause.Load(); c != nil && err != nil {
+		return stopped(*c)
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
-			switch cause := context.Cause(ctx); {
-			case errors.Is(cause, errTimeoutCause):
-				return &RunError{Cause: ErrTimeout, Detail: prefix + fmt.Sprintf("exceeded its %s timeout and was stopped", r.limits.Timeout), wrapped: err}
-			case errors.Is(cause, errGraceCause):
-				return &RunError{Cause: ErrCancelled, Detail: prefix + fmt.Sprintf("did not return within %s of cancellation and was stopped", r.plugin.engine.policy.CancelGrace), wrapped: err}
-			default:
-				return &RunError{Cause: ErrCancelled, Detail: prefix + "stopped: " + cause.Error(), wrapped: err}
-			}
+			return stopped(context.Cause(ctx))
 		}
 		re := &RunError{Cause: ErrExit, Detail: prefix + fmt.Sprintf("guest exited with code %d", exit.ExitCode()), wrapped: err}
 		r.markMemory(re, memBytes)

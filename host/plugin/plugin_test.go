@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -379,4 +380,32 @@ func TestLoadRefusesOversizedModule(t *testing.T) {
 	_, err = f.engine.Load(context.Background(), b)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "over the 100-byte limit")
+}
+
+// A spinning guest must not block the Go garbage collector (native code in
+// between safepoints cannot be preempted), and must still stop at its timeout.
+func TestSpinningGuestDoesNotBlockGC(t *testing.T) {
+	f := newFixture(t, Policy{})
+	p := f.load(t, "hostile/endless_loop.wasm")
+	done := make(chan struct{})
+	gcs := 0
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(150 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			goruntime.GC() // stops the world: needs the spinning goroutine at a safepoint
+			gcs++
+		}
+	}()
+	o := runIt(t, p, `{}`, nil)
+	<-done
+	assert.ErrorIs(t, o.err, ErrTimeout)
+	assert.Greater(t, gcs, 1)
+}
+
+func TestModulesAreInstrumented(t *testing.T) {
+	f := newFixture(t, Policy{})
+	for _, m := range []string{"valid/ok.wasm", "c/wordcount.wasm", "hostile/endless_loop.wasm"} {
+		assert.True(t, f.load(t, m).interruptible, m)
+	}
 }
