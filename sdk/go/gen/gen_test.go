@@ -24,9 +24,9 @@ func TestGoName(t *testing.T) {
 
 func TestGenerateRefusals(t *testing.T) {
 	cases := map[string]Spec{
-		`package "1x" is not a Go identifier`: {Package: "1x"},
+		`package "1x" is not a Go identifier`:                     {Package: "1x"},
 		`phases[1].name: "A__B" and "A_B" both become Go name AB`: {Package: "p", Phases: []Phase{{Name: "A_B"}, {Name: "A__B"}}},
-		`phases[0].name: "ALL" collides with generated name All`:    {Package: "p", Phases: []Phase{{Name: "ALL"}}},
+		`phases[0].name: "ALL" collides with generated name All`:  {Package: "p", Phases: []Phase{{Name: "ALL"}}},
 	}
 	for want, s := range cases {
 		_, err := Generate(s)
