@@ -11,7 +11,7 @@ GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
 
 export GOTOOLCHAIN := local
 
-.PHONY: all build plugins test test-race lint gen gen-check bench run testdata clean help
+.PHONY: all build plugins deps test test-race lint gen gen-check bench run testdata clean help
 
 all: build
 
@@ -48,7 +48,12 @@ lint: ## gofmt and go vet, every module, native and wasip1
 	$(GO) vet $(PKGS)
 	$(GOFLAGS_WASM) $(GO) vet ./sdk/go/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
 
-test: build lint gen-check ## build everything, then run every test (with -race for the host)
+# Tests start their own redis-server on a free port; this installs it when it
+# is missing (as root with apt-get) or says the exact install line.
+deps:
+	@scripts/ensure-redis.sh
+
+test: deps build lint gen-check ## build everything, then run every test (with -race for the host)
 	$(GO) test -count=1 $(PKGS)
 	$(GO) test -count=1 -race ./host/...
 
