@@ -63,7 +63,11 @@ func (pb *progressBars) update(ev event.Event) {
 	}
 	pb.mu.Unlock()
 	if ev.Percent != nil {
-		bar.SetCurrent(int64(*ev.Percent * 100))
+		cur := int64(*ev.Percent * 100)
+		if ev.Type == event.TypePhase {
+			cur = min(cur, 9999) // the bar completes with the stage, not its last phase
+		}
+		bar.SetCurrent(cur)
 	}
 	if ev.Type == event.TypeStage && (ev.Status == event.StatusFailed || ev.Status == event.StatusCancelled) {
 		bar.Abort(false)
