@@ -53,6 +53,11 @@ func checkModule(mod *wasmbin.Module, wasi map[string]api.FunctionDefinition, me
 		}
 	}
 
+	for _, sec := range mod.Sections {
+		if sec.ID == wasmbin.SectionStart {
+			add("start", "a plugin must not have a start function: it would run during instantiation, before the host can limit it; export _initialize instead")
+		}
+	}
 	for i, m := range mod.Memories {
 		if m.Min > memLimitPages {
 			add(fmt.Sprintf("memories[%d]", i), "declares %d pages (%d MiB) at start, over the plugin's memory limit of %d MiB (limits.memory_mb, capped by the operator's policy)",

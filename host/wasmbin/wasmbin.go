@@ -26,6 +26,7 @@ const (
 	SectionFunction = 3
 	SectionMemory   = 5
 	SectionExport   = 7
+	SectionStart    = 8
 )
 
 // External kinds of imports and exports.
