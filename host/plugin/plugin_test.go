@@ -299,6 +299,7 @@ func TestInvalidModules(t *testing.T) {
 		"import_wasi_unknown":         {`imports[0]: "wasi_snapshot_preview1"."sock_open" is not a WASI preview1 function this host provides`},
 		"memory_initial_over_limit":   {`memories[0]: declares 1000 pages (62 MiB) at start, over the plugin's memory limit of 2 MiB`},
 		"garbage":                     {`not a WebAssembly module`},
+		"start_function":              {`start: a plugin must not have a start function`},
 		"truncated":                   {`unexpected end of data`},
 		"many_problems": {
 			`abi: 2`, `colour: unknown field`, `limits.timeout_ms: "fast" is a string, want integer`, `name: "Many Problems"`,
