@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -27,9 +28,25 @@ import (
 
 type config struct {
 	addr, plugins, secret, operatorToken, cacheDir, logLevel string
+	redisURL, redisPrefix                                    string
+	wsOrigins                                                listFlag
 	workers, queue                                           int
-	jobTTL                                                   time.Duration
+	jobTTL, shutdownTimeout, publishRetry                    time.Duration
 	maxBody                                                  int64
+}
+
+// listFlag is a flag that may be repeated, each value a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*l = append(*l, x)
+		}
+	}
+	return nil
 }
 
 func main() {
@@ -44,7 +61,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
-		slog.Error("phasehost stopped", slog.String("error", err.Error()))
+		slog.Error("phasehost stopped", server.ErrorAttr(err))
 		os.Exit(1)
 	}
 }
@@ -58,7 +75,9 @@ func parseFlags(args []string) (config, error) {
 
 phasehost serves the Phasehost HTTP API (/v1): it runs pipelines of
 WebAssembly stage plugins loaded from --plugins and streams job events over
-SSE. Every flag can also be set with an environment variable, PHASEHOST_ and
+SSE and WebSocket. Jobs live in memory (one node) unless --redis names a
+Redis shared by any number of nodes; nodes sharing --secret accept each
+other's job tokens. Every flag can also be set with an environment variable, PHASEHOST_ and
 the flag name in upper case with - as _ (e.g. PHASEHOST_OPERATOR_TOKEN);
 a flag on the command line wins.
 
@@ -76,6 +95,11 @@ Flags:
 	fs.Int64Var(&c.maxBody, "max-body", envInt64("max-body", 8<<20), "largest accepted request body, bytes")
 	fs.StringVar(&c.cacheDir, "cache-dir", env("cache-dir", ""), "compilation cache directory; empty: in memory")
 	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
+	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis://[user:pass@]host:port/db or rediss://) of the store shared by several nodes; empty: the embedded memory engine")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", env("redis-prefix", store.DefaultRedisPrefix), "prefix of every Redis key and channel")
+	fs.Var(&c.wsOrigins, "ws-origin", "browser origin (https://app.example.com) allowed to open WebSockets besides the server's own host; repeat or separate with commas; * allows any")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("shutdown-timeout", 30*time.Second), "on SIGTERM, how long running jobs may finish before they are cancelled")
+	fs.DurationVar(&c.publishRetry, "publish-retry", envDuration("publish-retry", 30*time.Second), "how long a job keeps retrying an event the store cannot take (Redis down) before it fails; 0: no retry")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -85,6 +109,18 @@ Flags:
 	}
 	if c.operatorToken == "" {
 		c.operatorToken = env("operator-token", "")
+	}
+	if !isSet(fs, "ws-origin") {
+		_ = c.wsOrigins.Set(env("ws-origin", ""))
+	}
+	if c.redisURL == "" { // may hold a password
+		c.redisURL = env("redis", "")
+	}
+	if c.shutdownTimeout <= 0 {
+		return c, errors.New("--shutdown-timeout: must be positive")
+	}
+	if c.publishRetry < 0 {
+		return c, errors.New("--publish-retry: must not be negative")
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -115,7 +151,7 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("--plugins: %w", err)
 	}
 	for _, f := range failed {
-		log.Error("plugin not loaded", slog.String("file", f.Path), slog.String("error", f.Err.Error()))
+		log.Error("plugin not loaded", slog.String("file", f.Path), server.ErrorAttr(f.Err))
 	}
 	if len(loaded) == 0 {
 		return fmt.Errorf("--plugins %s: no plugin loaded", c.plugins)
@@ -124,18 +160,60 @@ func run(ctx context.Context, c config) error {
 		log.Info("plugin loaded", slog.String("plugin", p.Ref()), slog.String("sha256", p.SHA256()))
 	}
 
-	st := store.NewMemory(store.Options{TTL: c.jobTTL})
+	st, err := openStore(ctx, c, log, metrics.NewRedis(reg))
+	if err != nil {
+		return err
+	}
 	defer st.Close()
+	publishRetry := c.publishRetry
+	if publishRetry == 0 {
+		publishRetry = -1 // server.Config: negative is no retry
+	}
 	srv, err := server.New(server.Config{
 		Store: st, Registry: plugins, Engine: engine, Logger: log,
 		Metrics: m, ServerMetrics: metrics.NewServer(reg), Gatherer: reg,
 		Secret: []byte(c.secret), OperatorToken: c.operatorToken,
 		Workers: c.workers, QueueSize: c.queue, MaxBodyBytes: c.maxBody,
+		ShutdownGrace: c.shutdownTimeout, PublishRetry: publishRetry,
+		WebSocket: server.WSConfig{AllowedOrigins: c.wsOrigins, Metrics: metrics.NewHub(reg)},
 	})
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx, c.addr)
+}
+
+// openStore opens the Redis store when --redis is set, else the memory one.
+func openStore(ctx context.Context, c config, log *slog.Logger, rm *metrics.Redis) (store.Store, error) {
+	opts := store.Options{TTL: c.jobTTL}
+	if c.redisURL == "" {
+		log.Info("store: embedded memory engine (one node)")
+		return store.NewMemory(opts), nil
+	}
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := store.OpenRedis(octx, c.redisURL, store.RedisOptions{Options: opts, Prefix: c.redisPrefix, Logger: log, Metrics: rm})
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	log.Info("store: redis", slog.String("redis", redactURL(c.redisURL)), slog.String("prefix", c.redisPrefix))
+	return st, nil
+}
+
+// redactURL hides the password of a Redis URL, for logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// isSet reports whether flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func env(flagName, def string) string {

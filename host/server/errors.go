@@ -22,6 +22,7 @@ var (
 	ErrShuttingDown  = errors.New("server shutting down")
 	ErrUnknownPlugin = errors.New("unknown plugin")
 	ErrRouteNotFound = errors.New("no such route")
+	ErrNotReady      = errors.New("not ready")
 )
 
 // errorMap lists, in order of precedence, each sentinel with its HTTP status
@@ -37,6 +38,7 @@ var errorMap = []struct {
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
 	{ErrQueueFull, http.StatusServiceUnavailable, "queue_full"},
 	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{ErrNotReady, http.StatusServiceUnavailable, "not_ready"},
 	{ErrUnknownPlugin, http.StatusUnprocessableEntity, "unknown_plugin"},
 	{registry.ErrNotFound, http.StatusUnprocessableEntity, "unknown_plugin"},
 	{ErrRouteNotFound, http.StatusNotFound, "not_found"},
@@ -76,6 +78,10 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	}
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: msg}})
 }
+
+// ErrorAttr is the slog attribute "error" of err: its message and the chain
+// of wrapped errors (causes), for JSON logs that show why, not only what.
+func ErrorAttr(err error) slog.Attr { return errAttr(err) }
 
 // errAttr logs err with its message and the chain of wrapped errors.
 func errAttr(err error) slog.Attr {

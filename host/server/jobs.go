@@ -196,11 +196,7 @@ func (s *Server) cancelJob(c *gin.Context) {
 	j := s.active[id]
 	s.mu.Unlock()
 	if j == nil {
-		st, err := s.store.Get(c.Request.Context(), id)
-		if err == nil {
-			err = fmt.Errorf("%w: %s is %s", store.ErrTerminal, id, st.Status)
-		}
-		s.writeError(c, err)
+		s.cancelElsewhere(c, id)
 		return
 	}
 	status := event.StatusRunning
@@ -210,6 +206,28 @@ func (s *Server) cancelJob(c *gin.Context) {
 		j.requestCancel()
 	}
 	c.JSON(http.StatusAccepted, gin.H{"id": id, "status": status, "cancel_requested": true})
+}
+
+// cancelElsewhere cancels job id that this node does not run: with a shared
+// store it may be queued or running on another node. The cancelled event is
+// published here; the node running the job finds its next event refused
+// (store.ErrTerminal) and stops the guest. 409 when the job has finished.
+func (s *Server) cancelElsewhere(c *gin.Context, id string) {
+	ctx := c.Request.Context()
+	st, err := s.store.Get(ctx, id)
+	if err == nil && event.Terminal(st.Status) {
+		err = fmt.Errorf("%w: %s is %s", store.ErrTerminal, id, st.Status)
+	}
+	if err == nil {
+		_, err = s.pub.Publish(ctx, event.Event{JobID: id, Type: event.TypeJob, Status: event.StatusCancelled,
+			Error: "cancelled: cancel requested on another node than the one running the job"})
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	s.sm.JobFinished(event.StatusCancelled)
+	c.JSON(http.StatusAccepted, gin.H{"id": id, "status": event.StatusCancelled, "cancel_requested": true})
 }
 
 // cancelQueued cancels j if no worker has started it, publishing its final
@@ -222,6 +240,9 @@ func (s *Server) cancelQueued(j *activeJob, why string) bool {
 	}
 	j.state = event.StatusCancelled
 	j.mu.Unlock()
+	// Not the request's context: the job is cancelled here whatever the
+	// client does, and its final event must be published (the publisher's
+	// retry bounds the wait when the store is unreachable).
 	_, err := s.pub.Publish(context.Background(), event.Event{JobID: j.id, Type: event.TypeJob,
 		Status: event.StatusCancelled, JobPercent: event.Float(0), Error: why})
 	if err != nil && !errors.Is(err, store.ErrTerminal) {

@@ -49,6 +49,13 @@ type Config struct {
 	Heartbeat     time.Duration // SSE comment interval; 0: 15s
 	// ShutdownGrace is how long Run's shutdown lets running jobs finish. 0: 30s.
 	ShutdownGrace time.Duration
+	// PublishRetry is how long a job's worker keeps retrying an event the
+	// store could not publish for a transient reason (Redis unreachable)
+	// before it fails the job. 0: 30s; negative: no retry.
+	PublishRetry time.Duration
+	// ReadyCache is how long /readyz reuses the store's readiness probe
+	// (Store implementing Ready(ctx) error, e.g. the Redis store). 0: 1s.
+	ReadyCache time.Duration
 	// WebSocket configures GET /v1/ws (ws.go).
 	WebSocket WSConfig
 }
@@ -74,6 +81,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.PublishRetry == 0 {
+		c.PublishRetry = 30 * time.Second
+	}
+	if c.ReadyCache <= 0 {
+		c.ReadyCache = time.Second
 	}
 	return c
 }
@@ -101,6 +114,17 @@ type Server struct {
 	runCtx   context.Context // jobs run under it; cancelled as a last resort
 	stopRuns context.CancelFunc
 	once     sync.Once
+
+	readyMu  sync.Mutex // held across a probe: concurrent /readyz wait for it
+	readyAt  time.Time  // when readyErr was probed
+	readyErr error
+}
+
+// readiness is what a store may implement to tell /readyz whether it can
+// serve: the Redis store checks that Redis answers and that its shared
+// subscription still hears.
+type readiness interface {
+	Ready(ctx context.Context) error
 }
 
 // New builds a Server and starts its workers.
@@ -126,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 		active:  map[string]*activeJob{},
 		closing: make(chan struct{}),
 	}
-	s.pub = &countingPublisher{s: cfg.Store, m: cfg.Metrics}
+	s.pub = &countingPublisher{s: cfg.Store, m: cfg.Metrics, retry: cfg.PublishRetry, log: cfg.Logger}
 	s.runner = pipeline.NewRunner(s.pub, nil)
 	ws, err := newWS(s)
 	if err != nil {
@@ -176,8 +200,34 @@ func (s *Server) ready(c *gin.Context) {
 	case len(s.reg.List()) == 0:
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "no_plugins", Message: "no plugin loaded"}})
 	default:
+		if err := s.storeReady(c.Request.Context()); err != nil {
+			s.writeError(c, fmt.Errorf("%w: %w", ErrNotReady, err))
+			return
+		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	}
+}
+
+// storeReady probes the store's readiness when it can tell, at most once per
+// Config.ReadyCache: probes from load balancers do not flood Redis.
+func (s *Server) storeReady(ctx context.Context) error {
+	r, ok := s.store.(readiness)
+	if !ok {
+		return nil
+	}
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if !s.readyAt.IsZero() && time.Since(s.readyAt) < s.cfg.ReadyCache {
+		return s.readyErr
+	}
+	// The probe is not cut short by one impatient client: its answer serves
+	// every probe of the next ReadyCache.
+	err := r.Ready(context.WithoutCancel(ctx))
+	s.readyAt, s.readyErr = time.Now(), err
+	if err != nil {
+		s.log.Warn("store not ready", errAttr(err))
+	}
+	return err
 }
 
 // pluginInfo is one entry of GET /v1/plugins.
@@ -262,9 +312,13 @@ func (s *Server) beginShutdown() {
 		s.mu.Unlock()
 		close(s.closing)
 		s.ws.shutdown() // sessions close with 1001
+		// Concurrently: with the store unreachable each one may wait for
+		// the publisher's retry.
+		var wg sync.WaitGroup
 		for _, j := range jobs {
-			s.cancelQueued(j, "server shutting down")
+			wg.Go(func() { s.cancelQueued(j, "server shutting down") })
 		}
+		wg.Wait()
 	})
 }
 

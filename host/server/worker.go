@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/phasehost/phasehost/host/event"
 	"github.com/phasehost/phasehost/host/metrics"
@@ -12,18 +13,136 @@ import (
 	"github.com/phasehost/phasehost/host/store"
 )
 
-// countingPublisher publishes into the store and counts events.
+// countingPublisher publishes into the store and counts events. An event the
+// store refuses for a transient reason (Redis unreachable or restarting) is
+// retried with backoff for up to retry, so that a job outlives a short
+// outage of a shared store instead of failing on its first lost event.
 type countingPublisher struct {
-	s store.Store
-	m *metrics.Metrics
+	s     store.Store
+	m     *metrics.Metrics
+	retry time.Duration // <= 0: no retry
+	log   *slog.Logger
 }
 
+const (
+	publishFirstBackoff = 50 * time.Millisecond
+	publishMaxBackoff   = time.Second
+)
+
 func (p *countingPublisher) Publish(ctx context.Context, ev event.Event) (event.Event, error) {
+	if ev.Time.IsZero() {
+		// Fixed before the first attempt: a retry can then recognise the
+		// event in the history when an attempt landed but its reply was lost.
+		ev.Time = time.Now().UTC()
+	}
 	out, err := p.s.Publish(ctx, ev)
+	if err != nil && p.retry > 0 && transient(ctx, err) {
+		out, err = p.retryPublish(ctx, ev, err)
+	}
 	if err == nil {
 		p.m.EventPublished(out.Type)
 	}
 	return out, err
+}
+
+// transient reports whether a failed Publish may succeed if tried again: not
+// a refusal by the store's rules, not a closed store, not a done context.
+func transient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	for _, permanent := range []error{store.ErrNotFound, store.ErrExists, store.ErrTerminal,
+		store.ErrResultTooLarge, store.ErrInvalidEvent, store.ErrClosed, context.Canceled} {
+		if errors.Is(err, permanent) {
+			return false
+		}
+	}
+	return true
+}
+
+// retryPublish retries ev after the transient failure first, until it is
+// published, refused for good, ctx is done or p.retry has passed. Before each
+// attempt it looks for ev among the job's last events: an attempt whose reply
+// was lost may have been applied, and publishing it again would repeat it.
+func (p *countingPublisher) retryPublish(ctx context.Context, ev event.Event, first error) (event.Event, error) {
+	log := p.log.With(slog.String("job", ev.JobID), slog.String("type", ev.Type))
+	log.Warn("event not published; retrying", slog.Duration("for", p.retry), errAttr(first))
+	start := time.Now()
+	deadline := start.Add(p.retry)
+	backoff := publishFirstBackoff
+	err := first
+	for attempt := 2; ; attempt++ {
+		wait := min(backoff, time.Until(deadline))
+		if wait <= 0 {
+			return event.Event{}, fmt.Errorf("gave up publishing after %d attempts in %s: %w", attempt-1, p.retry, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return event.Event{}, fmt.Errorf("%w (retrying after: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, publishMaxBackoff)
+		prev, landed, lerr := p.landed(ctx, ev)
+		if lerr != nil {
+			if !transient(ctx, lerr) {
+				return event.Event{}, lerr
+			}
+			err = lerr
+			continue
+		}
+		if landed {
+			log.Info("event found published by an earlier attempt", slog.Int64("seq", prev.Seq), slog.Int("attempts", attempt-1))
+			return prev, nil
+		}
+		var out event.Event
+		out, err = p.s.Publish(ctx, ev)
+		if err == nil {
+			log.Info("event published after retrying", slog.Int64("seq", out.Seq), slog.Int("attempts", attempt),
+				slog.Duration("after", time.Since(start)))
+			return out, nil
+		}
+		if !transient(ctx, err) {
+			return event.Event{}, err
+		}
+	}
+}
+
+// landedWindow is how many of a job's last events are searched for an event
+// whose publishing reply was lost. Only the job's worker publishes while it
+// runs, so its event, if applied, is the last one or close to it.
+const landedWindow = 4
+
+// landed looks for ev among the job's last events.
+func (p *countingPublisher) landed(ctx context.Context, ev event.Event) (event.Event, bool, error) {
+	j, err := p.s.Get(ctx, ev.JobID)
+	if err != nil {
+		return event.Event{}, false, err
+	}
+	if j.Seq == 0 {
+		return event.Event{}, false, nil
+	}
+	hist, err := p.s.History(ctx, ev.JobID, max(j.Seq-landedWindow, 0))
+	if err != nil {
+		return event.Event{}, false, err
+	}
+	for _, h := range hist {
+		if sameEvent(h, ev) {
+			return h, true, nil
+		}
+	}
+	return event.Event{}, false, nil
+}
+
+// sameEvent reports whether stored (numbered) is ev: same time (to the
+// nanosecond), type, status, stage, phase and progress.
+func sameEvent(stored, ev event.Event) bool {
+	eqInt := func(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	eqInt64 := func(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return stored.Time.Equal(ev.Time) && stored.Type == ev.Type && stored.Status == ev.Status &&
+		eqInt(stored.StageIndex, ev.StageIndex) && stored.SourcePhase == ev.SourcePhase &&
+		eqInt64(stored.Done, ev.Done) && stored.Message == ev.Message && stored.Error == ev.Error
 }
 
 // worker runs queued jobs until the queue is closed and drained.
@@ -70,7 +189,13 @@ func (s *Server) run(j *activeJob) {
 	if errors.Is(err, store.ErrResultTooLarge) {
 		msg = fmt.Sprintf("result refused: %v", err)
 	}
-	_, perr := s.pub.Publish(context.WithoutCancel(s.runCtx), event.Event{JobID: j.id, Type: event.TypeJob,
+	ctx := context.WithoutCancel(s.runCtx)
+	if s.runCtx.Err() != nil { // shutdown's last resort: do not hold it up
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+	}
+	_, perr := s.pub.Publish(ctx, event.Event{JobID: j.id, Type: event.TypeJob,
 		Status: event.StatusFailed, Error: msg})
 	if perr != nil && !errors.Is(perr, store.ErrTerminal) {
 		log.Error("job left unfinished: failure not published", errAttr(perr))

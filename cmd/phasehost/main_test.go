@@ -1,0 +1,49 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/phasehost/phasehost/host/store"
+)
+
+func TestParseFlagsDefaults(t *testing.T) {
+	for _, k := range []string{"REDIS", "REDIS_PREFIX", "WS_ORIGIN", "SHUTDOWN_TIMEOUT", "PUBLISH_RETRY"} {
+		t.Setenv("PHASEHOST_"+k, "")
+	}
+	c, err := parseFlags([]string{"--redis-prefix", store.DefaultRedisPrefix, "--shutdown-timeout", "30s", "--publish-retry", "30s"})
+	require.NoError(t, err)
+	assert.Empty(t, c.redisURL, "memory engine by default")
+	assert.Empty(t, c.wsOrigins)
+	assert.Equal(t, 30*time.Second, c.shutdownTimeout)
+}
+
+func TestParseFlagsRedisAndOrigins(t *testing.T) {
+	t.Setenv("PHASEHOST_REDIS", "redis://:pw@127.0.0.1:1/2")
+	t.Setenv("PHASEHOST_REDIS_PREFIX", "ph1")
+	t.Setenv("PHASEHOST_WS_ORIGIN", "https://a.example.com, https://b.example.com")
+	t.Setenv("PHASEHOST_SHUTDOWN_TIMEOUT", "5s")
+	t.Setenv("PHASEHOST_PUBLISH_RETRY", "0s")
+	c, err := parseFlags(nil)
+	require.NoError(t, err)
+	assert.Equal(t, "redis://:pw@127.0.0.1:1/2", c.redisURL)
+	assert.Equal(t, "ph1", c.redisPrefix)
+	assert.Equal(t, []string{"https://a.example.com", "https://b.example.com"}, []string(c.wsOrigins))
+	assert.Equal(t, 5*time.Second, c.shutdownTimeout)
+	assert.Zero(t, c.publishRetry)
+
+	// The command line wins over the environment; --ws-origin repeats and splits.
+	c, err = parseFlags([]string{"--redis", "redis://127.0.0.1:2/0", "--redis-prefix", "ph2",
+		"--ws-origin", "https://c.example.com,https://d.example.com", "--ws-origin", "*"})
+	require.NoError(t, err)
+	assert.Equal(t, "redis://127.0.0.1:2/0", c.redisURL)
+	assert.Equal(t, "ph2", c.redisPrefix)
+	assert.Equal(t, []string{"https://c.example.com", "https://d.example.com", "*"}, []string(c.wsOrigins))
+
+	_, err = parseFlags([]string{"--shutdown-timeout", "0s"})
+	assert.Error(t, err)
+	assert.Equal(t, "redis://:xxxxx@127.0.0.1:1/2", redactURL("redis://:pw@127.0.0.1:1/2"))
+}
