@@ -26,7 +26,12 @@ import (
 
 // newWSEnv is newEnv with the WebSocket metrics registered and cfg applied.
 func newWSEnv(t *testing.T, mod func(*server.WSConfig)) *env {
-	return newEnv(t, func(c *server.Config) {
+	return newWSEnvOn(t, memoryEngine, mod)
+}
+
+// newWSEnvOn is newWSEnv on engine.
+func newWSEnvOn(t *testing.T, engine string, mod func(*server.WSConfig)) *env {
+	return newEnvOn(t, engine, func(c *server.Config) {
 		c.WebSocket.Metrics = metrics.NewHub(c.Gatherer.(*prometheus.Registry))
 		if mod != nil {
 			mod(&c.WebSocket)
@@ -136,203 +141,213 @@ func sendFrame(t *testing.T, c *websocket.Conn, v any) {
 }
 
 func TestWSHistoryThenLive(t *testing.T) {
-	e := newWSEnv(t, nil)
-	s := e.submit("cancel")
-	require.Eventually(t, func() bool { return e.state(s).Seq >= 5 }, 10*time.Second, 5*time.Millisecond)
-	at := e.state(s).Seq
+	forEngines(t, func(t *testing.T, engine string) {
+		e := newWSEnvOn(t, engine, nil)
+		s := e.submit("cancel")
+		require.Eventually(t, func() bool { return e.state(s).Seq >= 5 }, 10*time.Second, 5*time.Millisecond)
+		at := e.state(s).Seq
 
-	c := dialWS(t, e.url, jobQuery(s, 0))
-	first := readWS(t, c, func(m wsMsg) bool { return m.Seq >= at+3 }) // history, then live ones
-	e.cancel(s)
-	rest := readWS(t, c, wsMsg.final)
-	j := e.waitStatus(s, "cancelled")
-	all := append(first, rest...)
-	assertSeqs(t, all, 1, j.Seq)
-	assert.Equal(t, event.StatusQueued, all[0].Status)
-	assert.Equal(t, event.StatusCancelled, all[len(all)-1].Status)
+		c := dialWS(t, e.url, jobQuery(s, 0))
+		first := readWS(t, c, func(m wsMsg) bool { return m.Seq >= at+3 }) // history, then live ones
+		e.cancel(s)
+		rest := readWS(t, c, wsMsg.final)
+		j := e.waitStatus(s, "cancelled")
+		all := append(first, rest...)
+		assertSeqs(t, all, 1, j.Seq)
+		assert.Equal(t, event.StatusQueued, all[0].Status)
+		assert.Equal(t, event.StatusCancelled, all[len(all)-1].Status)
 
-	// The session stays open after the job ended: it answers a frame.
-	sendFrame(t, c, map[string]any{"op": "subscribe", "job": "nope", "token": "x"})
-	reply := readWS(t, c, func(wsMsg) bool { return true })
-	assert.Equal(t, "error", reply[0].Type)
-	require.Eventually(t, func() bool { return e.srv.WatchStats().Rooms == 0 }, 5*time.Second, 5*time.Millisecond)
-	assert.Zero(t, e.srv.WatchStats().Subscriptions)
+		// The session stays open after the job ended: it answers a frame.
+		sendFrame(t, c, map[string]any{"op": "subscribe", "job": "nope", "token": "x"})
+		reply := readWS(t, c, func(wsMsg) bool { return true })
+		assert.Equal(t, "error", reply[0].Type)
+		require.Eventually(t, func() bool { return e.srv.WatchStats().Rooms == 0 }, 5*time.Second, 5*time.Millisecond)
+		assert.Zero(t, e.srv.WatchStats().Subscriptions)
+	})
 }
 
 func TestWSSinceResume(t *testing.T) {
-	e := newWSEnv(t, nil)
-	t.Run("finished job", func(t *testing.T) {
-		s := e.submit("ok")
-		j := e.waitStatus(s, "succeeded")
-		require.Greater(t, j.Seq, int64(5))
-		c := dialWS(t, e.url, jobQuery(s, 4))
-		assertSeqs(t, readWS(t, c, wsMsg.final), 5, j.Seq)
-	})
-	t.Run("mid job", func(t *testing.T) {
-		s := e.submit("cancel")
-		c := dialWS(t, e.url, jobQuery(s, 0))
-		first := readWS(t, c, progressAtLeast(3))
-		require.NoError(t, c.Close())
-		last := first[len(first)-1].Seq
-		require.Eventually(t, func() bool { return e.state(s).Seq >= last+3 }, 10*time.Second, 5*time.Millisecond)
+	forEngines(t, func(t *testing.T, engine string) {
+		e := newWSEnvOn(t, engine, nil)
+		t.Run("finished job", func(t *testing.T) {
+			s := e.submit("ok")
+			j := e.waitStatus(s, "succeeded")
+			require.Greater(t, j.Seq, int64(5))
+			c := dialWS(t, e.url, jobQuery(s, 4))
+			assertSeqs(t, readWS(t, c, wsMsg.final), 5, j.Seq)
+		})
+		t.Run("mid job", func(t *testing.T) {
+			s := e.submit("cancel")
+			c := dialWS(t, e.url, jobQuery(s, 0))
+			first := readWS(t, c, progressAtLeast(3))
+			require.NoError(t, c.Close())
+			last := first[len(first)-1].Seq
+			require.Eventually(t, func() bool { return e.state(s).Seq >= last+3 }, 10*time.Second, 5*time.Millisecond)
 
-		c2 := dialWS(t, e.url, jobQuery(s, last))
-		mid := readWS(t, c2, progressAtLeast(*first[len(first)-1].Done+5))
-		e.cancel(s)
-		rest := readWS(t, c2, wsMsg.final)
-		j := e.waitStatus(s, "cancelled")
-		assertSeqs(t, append(append(first, mid...), rest...), 1, j.Seq)
+			c2 := dialWS(t, e.url, jobQuery(s, last))
+			mid := readWS(t, c2, progressAtLeast(*first[len(first)-1].Done+5))
+			e.cancel(s)
+			rest := readWS(t, c2, wsMsg.final)
+			j := e.waitStatus(s, "cancelled")
+			assertSeqs(t, append(append(first, mid...), rest...), 1, j.Seq)
+		})
 	})
 }
 
 func TestWSSubscribeFrames(t *testing.T) {
-	e := newWSEnv(t, nil)
-	a, b := e.submit("cancel"), e.submit("cancel")
-	c := dialWS(t, e.url, "")
+	forEngines(t, func(t *testing.T, engine string) {
+		e := newWSEnvOn(t, engine, nil)
+		a, b := e.submit("cancel"), e.submit("cancel")
+		c := dialWS(t, e.url, "")
 
-	sendFrame(t, c, map[string]any{"op": "subscribe", "job": a.ID, "token": a.Token, "since": 0})
-	sendFrame(t, c, map[string]any{"op": "subscribe", "job": b.ID, "token": b.Token})
-	got := readUntil(t, c, func(all []wsMsg) bool {
-		return len(eventsOf(all, a.ID)) >= 4 && len(eventsOf(all, b.ID)) >= 4
-	})
-	replies := map[string]wsMsg{}
-	for _, m := range got {
-		if m.Type == "subscribed" {
-			replies[m.JobID] = m
-		}
-	}
-	require.Len(t, replies, 2)
-	for _, s := range []submitted{a, b} {
-		assert.Positive(t, replies[s.ID].Seq)
-		assert.Equal(t, s.ID, replies[s.ID].JobID)
-	}
-	require.Equal(t, 2, e.srv.WatchStats().Rooms)
-
-	sendFrame(t, c, map[string]any{"op": "unsubscribe", "job": a.ID})
-	require.Eventually(t, func() bool { return e.srv.WatchStats().Rooms == 1 }, 5*time.Second, 5*time.Millisecond)
-	e.cancel(a)
-	e.waitStatus(a, "cancelled")
-	e.cancel(b)
-	got = append(got, readWS(t, c, func(m wsMsg) bool { return m.JobID == b.ID && m.final() })...)
-	jb := e.waitStatus(b, "cancelled")
-
-	evA, evB := eventsOf(got, a.ID), eventsOf(got, b.ID)
-	assertSeqs(t, evB, 1, jb.Seq)
-	require.NotEmpty(t, evA)
-	assertSeqs(t, evA, 1, evA[len(evA)-1].Seq) // a prefix, without a gap
-	assert.False(t, evA[len(evA)-1].final(), "no event of an unsubscribed job after the unsubscribe")
-	for _, s := range []submitted{a, b} { // each reply precedes its job's events
+		sendFrame(t, c, map[string]any{"op": "subscribe", "job": a.ID, "token": a.Token, "since": 0})
+		sendFrame(t, c, map[string]any{"op": "subscribe", "job": b.ID, "token": b.Token})
+		got := readUntil(t, c, func(all []wsMsg) bool {
+			return len(eventsOf(all, a.ID)) >= 4 && len(eventsOf(all, b.ID)) >= 4
+		})
+		replies := map[string]wsMsg{}
 		for _, m := range got {
-			if m.JobID == s.ID {
-				assert.Equal(t, "subscribed", m.Type, "%+v", m)
-				break
+			if m.Type == "subscribed" {
+				replies[m.JobID] = m
 			}
 		}
-	}
+		require.Len(t, replies, 2)
+		for _, s := range []submitted{a, b} {
+			assert.Positive(t, replies[s.ID].Seq)
+			assert.Equal(t, s.ID, replies[s.ID].JobID)
+		}
+		require.Equal(t, 2, e.srv.WatchStats().Rooms)
 
-	// Subscribing again to the finished job replays its history.
-	ja := e.state(a)
-	sendFrame(t, c, map[string]any{"op": "subscribe", "job": a.ID, "token": a.Token, "since": ja.Seq - 2})
-	again := readWS(t, c, func(m wsMsg) bool { return m.JobID == a.ID && m.final() })
-	require.Equal(t, "subscribed", again[0].Type)
-	assert.Equal(t, ja.Seq, again[0].Seq)
-	assertSeqs(t, again[1:], ja.Seq-1, ja.Seq)
+		sendFrame(t, c, map[string]any{"op": "unsubscribe", "job": a.ID})
+		require.Eventually(t, func() bool { return e.srv.WatchStats().Rooms == 1 }, 5*time.Second, 5*time.Millisecond)
+		e.cancel(a)
+		e.waitStatus(a, "cancelled")
+		e.cancel(b)
+		got = append(got, readWS(t, c, func(m wsMsg) bool { return m.JobID == b.ID && m.final() })...)
+		jb := e.waitStatus(b, "cancelled")
+
+		evA, evB := eventsOf(got, a.ID), eventsOf(got, b.ID)
+		assertSeqs(t, evB, 1, jb.Seq)
+		require.NotEmpty(t, evA)
+		assertSeqs(t, evA, 1, evA[len(evA)-1].Seq) // a prefix, without a gap
+		assert.False(t, evA[len(evA)-1].final(), "no event of an unsubscribed job after the unsubscribe")
+		for _, s := range []submitted{a, b} { // each reply precedes its job's events
+			for _, m := range got {
+				if m.JobID == s.ID {
+					assert.Equal(t, "subscribed", m.Type, "%+v", m)
+					break
+				}
+			}
+		}
+
+		// Subscribing again to the finished job replays its history.
+		ja := e.state(a)
+		sendFrame(t, c, map[string]any{"op": "subscribe", "job": a.ID, "token": a.Token, "since": ja.Seq - 2})
+		again := readWS(t, c, func(m wsMsg) bool { return m.JobID == a.ID && m.final() })
+		require.Equal(t, "subscribed", again[0].Type)
+		assert.Equal(t, ja.Seq, again[0].Seq)
+		assertSeqs(t, again[1:], ja.Seq-1, ja.Seq)
+	})
 }
 
 func TestWSFrameErrors(t *testing.T) {
-	e := newWSEnv(t, nil)
-	s := e.submit("cancel")
-	other := e.submit("ok")
-	c := dialWS(t, e.url, jobQuery(s, 0))
-	readWS(t, c, func(m wsMsg) bool { return m.Seq >= 2 })
-	for _, tc := range []struct {
-		name  string
-		frame string
-		code  string
-	}{
-		{"not json", `{"op":`, "bad_request"},
-		{"unknown field", `{"op":"subscribe","job":"x","tokn":"y"}`, "bad_request"},
-		{"unknown op", `{"op":"watch","job":"` + other.ID + `"}`, "bad_request"},
-		{"no job", `{"op":"subscribe","token":"y"}`, "bad_request"},
-		{"negative since", `{"op":"subscribe","job":"` + other.ID + `","token":"` + other.Token + `","since":-1}`, "bad_request"},
-		{"missing token", `{"op":"subscribe","job":"` + other.ID + `"}`, "unauthorized"},
-		{"wrong token", `{"op":"subscribe","job":"` + other.ID + `","token":"AAAA"}`, "forbidden"},
-		{"other job's token", `{"op":"subscribe","job":"` + other.ID + `","token":"` + s.Token + `"}`, "forbidden"},
-		{"unknown job", `{"op":"subscribe","job":"nope","token":"operator"}`, "job_not_found"},
-		{"already subscribed", `{"op":"subscribe","job":"` + s.ID + `","token":"` + s.Token + `"}`, "bad_request"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(tc.frame)))
-			ms := readWS(t, c, func(m wsMsg) bool { return !m.isEvent() })
-			r := ms[len(ms)-1]
-			assert.Equal(t, "error", r.Type)
-			assert.Equal(t, tc.code, r.Code, "%+v", r)
-			assert.NotEmpty(t, r.Message)
-		})
-	}
-	// The operator token opens any job.
-	sendFrame(t, c, map[string]any{"op": "subscribe", "job": other.ID, "token": "operator"})
-	ms := readWS(t, c, func(m wsMsg) bool { return m.Type == "subscribed" })
-	assert.Equal(t, other.ID, ms[len(ms)-1].JobID)
-
-	// A frame over MaxMessageSize closes the session with 1009.
-	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","job":"`+strings.Repeat("x", 5000)+`"}`)))
-	var ce *websocket.CloseError
-	for {
-		_, _, err := c.ReadMessage()
-		if err != nil {
-			require.ErrorAs(t, err, &ce)
-			break
+	forEngines(t, func(t *testing.T, engine string) {
+		e := newWSEnvOn(t, engine, nil)
+		s := e.submit("cancel")
+		other := e.submit("ok")
+		c := dialWS(t, e.url, jobQuery(s, 0))
+		readWS(t, c, func(m wsMsg) bool { return m.Seq >= 2 })
+		for _, tc := range []struct {
+			name  string
+			frame string
+			code  string
+		}{
+			{"not json", `{"op":`, "bad_request"},
+			{"unknown field", `{"op":"subscribe","job":"x","tokn":"y"}`, "bad_request"},
+			{"unknown op", `{"op":"watch","job":"` + other.ID + `"}`, "bad_request"},
+			{"no job", `{"op":"subscribe","token":"y"}`, "bad_request"},
+			{"negative since", `{"op":"subscribe","job":"` + other.ID + `","token":"` + other.Token + `","since":-1}`, "bad_request"},
+			{"missing token", `{"op":"subscribe","job":"` + other.ID + `"}`, "unauthorized"},
+			{"wrong token", `{"op":"subscribe","job":"` + other.ID + `","token":"AAAA"}`, "forbidden"},
+			{"other job's token", `{"op":"subscribe","job":"` + other.ID + `","token":"` + s.Token + `"}`, "forbidden"},
+			{"unknown job", `{"op":"subscribe","job":"nope","token":"operator"}`, "job_not_found"},
+			{"already subscribed", `{"op":"subscribe","job":"` + s.ID + `","token":"` + s.Token + `"}`, "bad_request"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(tc.frame)))
+				ms := readWS(t, c, func(m wsMsg) bool { return !m.isEvent() })
+				r := ms[len(ms)-1]
+				assert.Equal(t, "error", r.Type)
+				assert.Equal(t, tc.code, r.Code, "%+v", r)
+				assert.NotEmpty(t, r.Message)
+			})
 		}
-	}
-	assert.Equal(t, websocket.CloseMessageTooBig, ce.Code)
-	e.cancel(s)
+		// The operator token opens any job.
+		sendFrame(t, c, map[string]any{"op": "subscribe", "job": other.ID, "token": "operator"})
+		ms := readWS(t, c, func(m wsMsg) bool { return m.Type == "subscribed" })
+		assert.Equal(t, other.ID, ms[len(ms)-1].JobID)
+
+		// A frame over MaxMessageSize closes the session with 1009.
+		require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","job":"`+strings.Repeat("x", 5000)+`"}`)))
+		var ce *websocket.CloseError
+		for {
+			_, _, err := c.ReadMessage()
+			if err != nil {
+				require.ErrorAs(t, err, &ce)
+				break
+			}
+		}
+		assert.Equal(t, websocket.CloseMessageTooBig, ce.Code)
+		e.cancel(s)
+	})
 }
 
 func TestWSUpgradeRefusals(t *testing.T) {
-	e := newWSEnv(t, func(c *server.WSConfig) { c.AllowedOrigins = []string{"https://app.example.com"} })
-	s := e.submit("ok")
-	other := e.submit("ok")
-	e.waitStatus(s, "succeeded")
-	for _, tc := range []struct {
-		name, query string
-		hdr         http.Header
-		status      int
-		code        string
-	}{
-		{"missing token", "job=" + s.ID, nil, 401, "unauthorized"},
-		{"wrong token", "job=" + s.ID + "&token=AAAA", nil, 403, "forbidden"},
-		{"other job's token", "job=" + s.ID + "&token=" + url.QueryEscape(other.Token), nil, 403, "forbidden"},
-		{"unknown job", "job=nope&token=operator", nil, 404, "job_not_found"},
-		{"bad since", "job=" + s.ID + "&token=" + url.QueryEscape(s.Token) + "&since=x", nil, 400, "bad_request"},
-		{"foreign origin", jobQuery(s, 0), http.Header{"Origin": {"https://evil.example.com"}}, 403, "forbidden"},
-		{"foreign origin without job", "", http.Header{"Origin": {"http://evil.example.com"}}, 403, "forbidden"},
-		{"bearer token", "job=" + s.ID, http.Header{"Authorization": {"Bearer " + s.Token}}, 101, ""},
-		{"allowed origin", jobQuery(s, 0), http.Header{"Origin": {"https://app.example.com"}}, 101, ""},
-		{"same host", jobQuery(s, 0), http.Header{"Origin": {e.url}}, 101, ""},
-		{"no origin (not a browser)", jobQuery(s, 0), nil, 101, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, resp, err := websocket.DefaultDialer.Dial(wsURL(e.url, tc.query), tc.hdr)
-			require.NotNil(t, resp)
-			defer resp.Body.Close()
-			assert.Equal(t, tc.status, resp.StatusCode)
-			if tc.status != 101 {
-				require.ErrorIs(t, err, websocket.ErrBadHandshake)
-				var eb struct{ Error struct{ Code string } }
-				require.NoError(t, json.NewDecoder(resp.Body).Decode(&eb))
-				assert.Equal(t, tc.code, eb.Error.Code)
-				return
-			}
-			require.NoError(t, err)
-			defer c.Close()
-			ms := readWS(t, c, wsMsg.final)
-			assert.Equal(t, int64(1), ms[0].Seq)
-		})
-	}
-	resp, b := e.do("GET", "/v1/ws", "", nil) // not an upgrade
-	assert.Equal(t, 400, resp.StatusCode)
-	assertError(t, b, "bad_request")
+	forEngines(t, func(t *testing.T, engine string) {
+		e := newWSEnvOn(t, engine, func(c *server.WSConfig) { c.AllowedOrigins = []string{"https://app.example.com"} })
+		s := e.submit("ok")
+		other := e.submit("ok")
+		e.waitStatus(s, "succeeded")
+		for _, tc := range []struct {
+			name, query string
+			hdr         http.Header
+			status      int
+			code        string
+		}{
+			{"missing token", "job=" + s.ID, nil, 401, "unauthorized"},
+			{"wrong token", "job=" + s.ID + "&token=AAAA", nil, 403, "forbidden"},
+			{"other job's token", "job=" + s.ID + "&token=" + url.QueryEscape(other.Token), nil, 403, "forbidden"},
+			{"unknown job", "job=nope&token=operator", nil, 404, "job_not_found"},
+			{"bad since", "job=" + s.ID + "&token=" + url.QueryEscape(s.Token) + "&since=x", nil, 400, "bad_request"},
+			{"foreign origin", jobQuery(s, 0), http.Header{"Origin": {"https://evil.example.com"}}, 403, "forbidden"},
+			{"foreign origin without job", "", http.Header{"Origin": {"http://evil.example.com"}}, 403, "forbidden"},
+			{"bearer token", "job=" + s.ID, http.Header{"Authorization": {"Bearer " + s.Token}}, 101, ""},
+			{"allowed origin", jobQuery(s, 0), http.Header{"Origin": {"https://app.example.com"}}, 101, ""},
+			{"same host", jobQuery(s, 0), http.Header{"Origin": {e.url}}, 101, ""},
+			{"no origin (not a browser)", jobQuery(s, 0), nil, 101, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				c, resp, err := websocket.DefaultDialer.Dial(wsURL(e.url, tc.query), tc.hdr)
+				require.NotNil(t, resp)
+				defer resp.Body.Close()
+				assert.Equal(t, tc.status, resp.StatusCode)
+				if tc.status != 101 {
+					require.ErrorIs(t, err, websocket.ErrBadHandshake)
+					var eb struct{ Error struct{ Code string } }
+					require.NoError(t, json.NewDecoder(resp.Body).Decode(&eb))
+					assert.Equal(t, tc.code, eb.Error.Code)
+					return
+				}
+				require.NoError(t, err)
+				defer c.Close()
+				ms := readWS(t, c, wsMsg.final)
+				assert.Equal(t, int64(1), ms[0].Seq)
+			})
+		}
+		resp, b := e.do("GET", "/v1/ws", "", nil) // not an upgrade
+		assert.Equal(t, 400, resp.StatusCode)
+		assertError(t, b, "bad_request")
+	})
 }
 
 // watcher reads one job's events on its own connection until the final one.
@@ -496,24 +511,26 @@ func TestWSSlowConsumerClosedOthersUnaffected(t *testing.T) {
 }
 
 func TestWSShutdownClosesGoingAway(t *testing.T) {
-	e := newWSEnv(t, nil)
-	s := e.submit("cancel")
-	c := dialWS(t, e.url, jobQuery(s, 0))
-	readWS(t, c, progressAtLeast(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	_ = e.srv.Shutdown(ctx)
-	var ce *websocket.CloseError
-	for {
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
-		if _, _, err := c.ReadMessage(); err != nil {
-			require.ErrorAs(t, err, &ce)
-			break
+	forEngines(t, func(t *testing.T, engine string) {
+		e := newWSEnvOn(t, engine, nil)
+		s := e.submit("cancel")
+		c := dialWS(t, e.url, jobQuery(s, 0))
+		readWS(t, c, progressAtLeast(1))
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = e.srv.Shutdown(ctx)
+		var ce *websocket.CloseError
+		for {
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+			if _, _, err := c.ReadMessage(); err != nil {
+				require.ErrorAs(t, err, &ce)
+				break
+			}
 		}
-	}
-	assert.Equal(t, websocket.CloseGoingAway, ce.Code)
-	_, resp, err := websocket.DefaultDialer.Dial(wsURL(e.url, jobQuery(s, 0)), nil)
-	require.ErrorIs(t, err, websocket.ErrBadHandshake)
-	defer resp.Body.Close()
-	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		assert.Equal(t, websocket.CloseGoingAway, ce.Code)
+		_, resp, err := websocket.DefaultDialer.Dial(wsURL(e.url, jobQuery(s, 0)), nil)
+		require.ErrorIs(t, err, websocket.ErrBadHandshake)
+		defer resp.Body.Close()
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	})
 }
