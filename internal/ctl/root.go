@@ -85,7 +85,7 @@ pipelines locally; examples makes pipeline inputs.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newPluginCmd(env), newRunCmd(env), newExampleCmd(env))
+	root.AddCommand(newPluginCmd(env), newRunCmd(env), newExampleCmd(env), newBenchCmd(env))
 	return root
 }
 
