@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phasehost/phasehost/plugins/assembly4/phases"
+	sdk "github.com/phasehost/phasehost/sdk/go"
 	"github.com/phasehost/phasehost/sdk/go/sdktest"
 )
 
@@ -239,10 +240,10 @@ func TestClip(t *testing.T) {
 	for len(long) < 2000 {
 		long += "ä"
 	}
-	got := clip(long)
+	got := sdk.Clip(long)
 	assert.LessOrEqual(t, len(got), 1024)
 	assert.Contains(t, got, "…")
-	assert.Equal(t, "short", clip("short"))
+	assert.Equal(t, "short", sdk.Clip("short"))
 
 	doc := graphDoc([]string{"base", long}, map[string]bool{"base": true}, [3]string{"c", long, "base"})
 	h, err := run(t, mustJSON(t, doc), sdktest.Options{})

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/phasehost/phasehost/plugins/internal/docjson"
 )
 
 func TestDecodeObjectRoundTrip(t *testing.T) {
@@ -16,7 +18,7 @@ func TestDecodeObjectRoundTrip(t *testing.T) {
 		"{\n\t\"unicode \\u00e9\": \"caf\\u00e9 ☕\",\r\n \"nested\": [[[{\"x\": [\"]\"]}]]]\n}",
 	}
 	for _, in := range tests {
-		require.NoError(t, checkJSON([]byte(in)))
+		require.NoError(t, docjson.Check([]byte(in)))
 		o, err := decodeObject([]byte(in))
 		require.NoError(t, err, in)
 		out, err := o.appendTo(nil)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/phasehost/phasehost/plugins/internal/docjson"
 )
 
 // field is one member of a JSON object: its value is either the raw input
@@ -23,24 +25,6 @@ type object struct {
 	pos    map[string]int // index in fields by key
 }
 
-// checkJSON reports whether data is one valid JSON value, with
-// encoding/json's message (and offset) when it is not. Decoding then splits
-// the already-validated text with the fast scanner below.
-func checkJSON(data []byte) error {
-	if json.Valid(data) {
-		return nil
-	}
-	var v json.RawMessage
-	if err := json.Unmarshal(data, &v); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			return fmt.Errorf("at byte %d: %w", syntax.Offset, err)
-		}
-		return err
-	}
-	return errors.New("invalid JSON")
-}
-
 // decodeObject splits valid JSON text holding an object into its members. A
 // repeated key keeps its first position and its last value, as encoding/json
 // does. Values are sub-slices of data, not copies.
@@ -48,7 +32,7 @@ func decodeObject(data []byte) (*object, error) {
 	s := scanner{data: data}
 	if !s.consume('{') {
 		s.skip()
-		return nil, fmt.Errorf("want a JSON object, got %s", describe(s.peek()))
+		return nil, fmt.Errorf("want a JSON object, got %s", docjson.Kind(s.peek()))
 	}
 	o := &object{}
 	if s.consume('}') {
@@ -86,7 +70,7 @@ func splitArray(data []byte) ([]json.RawMessage, error) {
 		return nil, nil
 	}
 	if !s.consume('[') {
-		return nil, fmt.Errorf("want an array, got %s", describe(s.peek()))
+		return nil, fmt.Errorf("want an array, got %s", docjson.Kind(s.peek()))
 	}
 	var out []json.RawMessage
 	if s.consume(']') {
@@ -104,25 +88,6 @@ func splitArray(data []byte) ([]json.RawMessage, error) {
 			return nil, fmt.Errorf("element %d: want ',' or ']' after it", len(out)-1)
 		}
 	}
-}
-
-// describe names the JSON value starting with c for an error message.
-func describe(c byte) string {
-	switch c {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	case 0:
-		return "nothing"
-	}
-	return "a number"
 }
 
 func (o *object) index(key string) int {
@@ -241,7 +206,7 @@ func parseVertices(data []byte) ([]float64, error) {
 	}
 }
 
-// scanner walks JSON text that is known to be valid (see checkJSON).
+// scanner walks JSON text that is known to be valid (see docjson.Check).
 type scanner struct {
 	data []byte
 	pos  int

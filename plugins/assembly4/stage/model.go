@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/phasehost/phasehost/plugins/internal/docjson"
 )
 
 // Errors wrapped by the errors Stage returns, for errors.Is.
@@ -82,7 +84,7 @@ type assembly struct {
 
 // decode reads the input document.
 func decode(input []byte) (*assembly, error) {
-	if err := checkJSON(input); err != nil {
+	if err := docjson.Check(input); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 	}
 	doc, err := decodeObject(input)

@@ -19,16 +19,14 @@ package stage
 
 import (
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/phasehost/phasehost/plugins/assembly4/phases"
 	sdk "github.com/phasehost/phasehost/sdk/go"
-	"github.com/phasehost/phasehost/sdk/go/abi"
 )
 
 // maxProgressEvents bounds the PROGRESS events of each step, however large
 // the input.
-const maxProgressEvents = 50
+const maxProgressEvents = sdk.DefaultProgressEvents
 
 // Stage runs the assembly4 stage on h: it reads the assembly document, solves
 // the placements (phases SOLVER_*), transforms the meshes (phases
@@ -66,7 +64,7 @@ func (a *assembly) solve(h sdk.Host) error {
 	if err := emit(h, phases.SolverStart, 0, nc, fmt.Sprintf("solving %d constraints over %d parts", nc, np)); err != nil {
 		return err
 	}
-	prog := newProgress(h, phases.SolverProgress, np)
+	prog := sdk.NewSteppedProgress(h, phases.SolverProgress, np, maxProgressEvents)
 	for k, i := range a.order {
 		p := a.parts[i]
 		if c := a.via[i]; c >= 0 {
@@ -74,18 +72,20 @@ func (a *assembly) solve(h sdk.Host) error {
 			parent := a.parts[con.parent]
 			p.placement = parent.placement.mul(parent.lcs[con.ParentLCS]).mul(p.lcs[con.LCS].inverse())
 		}
-		err := prog.update(int64(k+1), func() string {
+		if done := int64(k + 1); prog.Due(done) {
+			msg := fmt.Sprintf("placed %s (grounded)", p.name)
 			if c := a.via[i]; c >= 0 {
-				return fmt.Sprintf("placed %s via %s", p.name, a.constraints[c].Name)
+				msg = fmt.Sprintf("placed %s via %s", p.name, a.constraints[c].Name)
 			}
-			return fmt.Sprintf("placed %s (grounded)", p.name)
-		})
-		if err != nil {
-			return err
+			if err := prog.Emit(done, msg); err != nil {
+				return err
+			}
 		}
 	}
-	if err := prog.update(np, func() string { return fmt.Sprintf("placed %d parts", np) }); err != nil {
-		return err
+	if prog.Due(np) {
+		if err := prog.Emit(np, fmt.Sprintf("placed %d parts", np)); err != nil {
+			return err
+		}
 	}
 	return emit(h, phases.SolverEnd, np, np, fmt.Sprintf("placed %d parts with %d constraints", np, nc))
 }
@@ -97,25 +97,26 @@ func (a *assembly) place(h sdk.Host) error {
 	if err := emit(h, phases.LcsPlacementStart, 0, total, msg); err != nil {
 		return err
 	}
-	prog := newProgress(h, phases.LcsPlacementProgress, total)
+	prog := sdk.NewSteppedProgress(h, phases.LcsPlacementProgress, total, maxProgressEvents)
 	var done int64
 	for _, p := range a.parts {
 		for v := p.verts; len(v) > 0; {
 			// Transform up to the next point where progress is due.
-			n := min(prog.next-done, int64(len(v)/3))
+			n := min(prog.Until(done), int64(len(v)/3))
 			p.placement.transformPoints(v[:3*n])
 			v = v[3*n:]
 			done += n
-			err := prog.update(done, func() string {
-				return fmt.Sprintf("transformed %d/%d vertices (%s)", done, total, p.name)
-			})
-			if err != nil {
-				return err
+			if prog.Due(done) {
+				if err := prog.Emit(done, fmt.Sprintf("transformed %d/%d vertices (%s)", done, total, p.name)); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	if err := prog.update(total, func() string { return fmt.Sprintf("transformed %d/%d vertices", total, total) }); err != nil {
-		return err
+	if prog.Due(total) {
+		if err := prog.Emit(total, fmt.Sprintf("transformed %d/%d vertices", total, total)); err != nil {
+			return err
+		}
 	}
 	return emit(h, phases.LcsPlacementEnd, total, total, fmt.Sprintf("transformed %d vertices", total))
 }
@@ -185,45 +186,9 @@ func (a *assembly) encode() ([]byte, error) {
 	return a.doc.appendTo(make([]byte, 0, est))
 }
 
-// progress emits a PROGRESS phase throttled to at most maxProgressEvents
-// events, always including one with done == total.
-type progress struct {
-	h                 sdk.Host
-	phase             phases.Phase
-	total, step, next int64
-	last              int64 // done of the last event, -1 before the first
-}
-
-func newProgress(h sdk.Host, phase phases.Phase, total int64) *progress {
-	step := max(1, (total+maxProgressEvents-1)/maxProgressEvents)
-	return &progress{h: h, phase: phase, total: total, step: step, next: step, last: -1}
-}
-
-// update reports done units of work; it emits when done reached the next
-// step or the total, building the message only then.
-func (p *progress) update(done int64, msg func() string) error {
-	if (done < p.next && done != p.total) || done == p.last {
-		return nil
-	}
-	p.last = done
-	p.next = (done/p.step + 1) * p.step
-	return emit(p.h, p.phase, done, p.total, msg())
-}
-
-// emit sends one event, clipping the message to the ABI's limit. The host's
-// error is returned as is, so that sdk.ErrCancelled reaches the caller unchanged.
+// emit sends one event, clipping the message to the ABI's limit with sdk.Clip.
+// The host's error is returned as is, so that sdk.ErrCancelled reaches the
+// caller unchanged.
 func emit(h sdk.Host, p phases.Phase, done, total int64, msg string) error {
-	return h.Emit(p, done, total, clip(msg))
-}
-
-// clip shortens msg to at most abi.MaxMessageBytes without splitting a rune.
-func clip(msg string) string {
-	if len(msg) <= abi.MaxMessageBytes {
-		return msg
-	}
-	cut := abi.MaxMessageBytes - len("…")
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut] + "…"
+	return h.Emit(p, done, total, sdk.Clip(msg))
 }

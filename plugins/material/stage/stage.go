@@ -17,6 +17,7 @@ import (
 
 	sdk "github.com/phasehost/phasehost/sdk/go"
 
+	"github.com/phasehost/phasehost/plugins/internal/docjson"
 	"github.com/phasehost/phasehost/plugins/material/phases"
 )
 
@@ -62,7 +63,7 @@ type mesh struct {
 }
 
 type part struct {
-	obj        *object
+	obj        *docjson.Object
 	label      string // `part "name"`, for messages
 	name       string
 	material   string // as written in the document
@@ -73,12 +74,12 @@ type part struct {
 }
 
 type document struct {
-	obj       *object
+	obj       *docjson.Object
 	units     string
 	scale     float64
 	parts     []*part
 	byName    map[string]*part
-	overrides []*object
+	overrides []*docjson.Object
 }
 
 // Stage is the material stage. See the package documentation.
@@ -101,35 +102,16 @@ func Stage(h sdk.Host) error {
 }
 
 func decodeDocument(in []byte) (*document, error) {
-	if err := checkJSON(in); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
 	// The parts, meshes included, are decoded in place while the top level
 	// is split into members.
-	doc := &document{units: "mm"}
-	s := scanner{data: in}
-	if c := s.peek(); c != '{' {
-		return nil, fmt.Errorf("%w: top level: want an object, got %s", ErrMalformed, kind(c))
-	}
-	top, err := s.object(func(key string, s *scanner) (bool, error) {
-		if key != "parts" || s.peek() != '[' {
-			return false, nil
-		}
-		doc.parts = doc.parts[:0]
-		_, err := s.array(func(i int, s *scanner) error {
-			p, err := decodePart(i, s)
-			doc.parts = append(doc.parts, p)
-			return err
-		})
-		return true, err
-	})
+	top, parts, err := docjson.ParseDocument(in, "parts", ErrMalformed, decodePart)
 	if err != nil {
 		return nil, err
 	}
-	doc.obj = top
-	if r, ok := top.get("units"); ok {
+	doc := &document{obj: top, units: "mm", parts: parts}
+	if r, ok := top.Get("units"); ok {
 		if err := json.Unmarshal(r, &doc.units); err != nil {
-			return nil, fmt.Errorf("%w: units: want a string, got %s", ErrMalformed, abbreviate(r))
+			return nil, fmt.Errorf("%w: units: want a string, got %s", ErrMalformed, docjson.Abbreviate(r))
 		}
 	}
 	scale, ok := unitScale[doc.units]
@@ -138,12 +120,12 @@ func decodeDocument(in []byte) (*document, error) {
 	}
 	doc.scale = scale
 
-	r, ok := top.get("parts")
+	r, ok := top.Get("parts")
 	if !ok {
 		return nil, fmt.Errorf("%w: missing \"parts\"", ErrMalformed)
 	}
 	if r[0] != '[' {
-		return nil, fmt.Errorf("%w: parts: want an array, got %s", ErrMalformed, kind(r[0]))
+		return nil, fmt.Errorf("%w: parts: want an array, got %s", ErrMalformed, docjson.Kind(r[0]))
 	}
 	if len(doc.parts) == 0 {
 		return nil, fmt.Errorf("%w: parts: the document has no parts", ErrMalformed)
@@ -156,13 +138,13 @@ func decodeDocument(in []byte) (*document, error) {
 		doc.byName[p.name] = p
 	}
 
-	if r, ok := top.get("overrides"); ok {
-		rawOverrides, err := splitArray(r)
+	if r, ok := top.Get("overrides"); ok {
+		rawOverrides, err := docjson.SplitArray(r)
 		if err != nil {
 			return nil, fmt.Errorf("%w: overrides: %w", ErrMalformed, err)
 		}
 		for i, ro := range rawOverrides {
-			o, err := parseObject(ro)
+			o, err := docjson.ParseObject(ro)
 			if err != nil {
 				return nil, fmt.Errorf("%w: overrides[%d]: %w", ErrBadOverride, i, err)
 			}
@@ -182,42 +164,31 @@ func indexOf(ps []*part, p *part) int {
 }
 
 // decodePart decodes parts[i] at the scanner.
-func decodePart(i int, s *scanner) (*part, error) {
-	if c := s.peek(); c != '{' {
-		return nil, fmt.Errorf("%w: parts[%d]: want an object, got %s", ErrMalformed, i, kind(c))
+func decodePart(i int, s *docjson.Scanner) (*part, error) {
+	if c := s.Peek(); c != '{' {
+		return nil, fmt.Errorf("%w: parts[%d]: want an object, got %s", ErrMalformed, i, docjson.Kind(c))
 	}
-	var m rawMesh
-	var meshErr error
-	obj, err := s.object(func(key string, s *scanner) (bool, error) {
-		if key != "mesh" || s.peek() != '{' {
-			return false, nil
-		}
-		// The part's name may come later: keep the error for then.
-		start := s.pos
-		if m, meshErr = s.mesh(); meshErr != nil {
-			s.skipped(start)
-		}
-		return true, nil
-	})
+	// The part's name may come after its mesh: a mesh error is reported then.
+	obj, m, meshErr, err := s.ObjectWithMesh("mesh")
 	if err != nil {
 		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
 	}
 	p := &part{obj: obj, overridden: map[string]bool{}}
-	name, err := stringField(obj, "name")
+	name, err := obj.NonEmptyString("name")
 	if err != nil {
 		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
 	}
 	p.name = name
 	p.label = fmt.Sprintf("part %q", name)
-	if p.material, err = stringField(obj, "material"); err != nil {
+	if p.material, err = obj.NonEmptyString("material"); err != nil {
 		return nil, fmt.Errorf("%w: %s (parts[%d]): %w", ErrMalformed, p.label, i, err)
 	}
-	mr, ok := obj.get("mesh")
+	mr, ok := obj.Get("mesh")
 	switch {
 	case !ok:
 		return nil, fmt.Errorf("%w: %s (parts[%d]): missing \"mesh\"", ErrMalformed, p.label, i)
 	case mr[0] != '{':
-		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: want an object, got %s", ErrMalformed, p.label, i, kind(mr[0]))
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: want an object, got %s", ErrMalformed, p.label, i, docjson.Kind(mr[0]))
 	case meshErr != nil:
 		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %w", ErrMalformed, p.label, i, meshErr)
 	}
@@ -237,41 +208,17 @@ func meshErrorKind(err error) error {
 	return ErrMalformed
 }
 
-// stringField returns the non-empty string member key of o.
-func stringField(o *object, key string) (string, error) {
-	r, ok := o.get(key)
-	if !ok {
-		return "", fmt.Errorf("missing %q", key)
-	}
-	var s string
-	if err := json.Unmarshal(r, &s); err != nil {
-		return "", fmt.Errorf("%s: want a string, got %s", key, abbreviate(r))
-	}
-	if strings.TrimSpace(s) == "" {
-		return "", fmt.Errorf("%s: empty", key)
-	}
-	return s, nil
-}
-
-func abbreviate(r []byte) string {
-	const n = 40
-	if len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return string(r)
-}
-
 // checkMesh checks a parsed mesh's size and indices.
-func checkMesh(m rawMesh) (mesh, error) {
-	if len(m.triangles) == 0 {
+func checkMesh(m docjson.Mesh) (mesh, error) {
+	if len(m.Triangles) == 0 {
 		return mesh{}, errors.New("no triangles")
 	}
-	if len(m.vertices) > math.MaxInt32 {
-		return mesh{}, fmt.Errorf("%d vertices is over the limit of %d", len(m.vertices), math.MaxInt32)
+	if len(m.Vertices) > math.MaxInt32 {
+		return mesh{}, fmt.Errorf("%d vertices is over the limit of %d", len(m.Vertices), math.MaxInt32)
 	}
-	out := mesh{vertices: m.vertices, triangles: make([][3]int32, len(m.triangles))}
-	n := int64(len(m.vertices))
-	for i, t := range m.triangles {
+	out := mesh{vertices: m.Vertices, triangles: make([][3]int32, len(m.Triangles))}
+	n := int64(len(m.Vertices))
+	for i, t := range m.Triangles {
 		for k, idx := range t {
 			if idx < 0 || idx >= n {
 				return mesh{}, fmt.Errorf("triangles[%d][%d]: %w: %d is not in [0, %d)", i, k, errOutOfRange, idx, n)
@@ -301,7 +248,7 @@ func resolveLibrary(h sdk.Host, doc *document) error {
 		}
 		u.parts = append(u.parts, p)
 	}
-	pr := newProgress(h, phases.MaterialResolveLibrary, int64(len(keys)))
+	pr := sdk.NewProgress(h, phases.MaterialResolveLibrary, int64(len(keys)), 0)
 	for i, k := range keys {
 		u := uses[k]
 		m, err := Lookup(u.first.material)
@@ -311,8 +258,8 @@ func resolveLibrary(h sdk.Host, doc *document) error {
 		for _, p := range u.parts {
 			p.mat = m
 		}
-		if done := int64(i + 1); pr.due(done) {
-			if err := pr.emit(done, fmt.Sprintf("%s: %s (%d %s)", m.Name, m.DisplayName, len(u.parts), plural(len(u.parts), "part", "parts"))); err != nil {
+		if done := int64(i + 1); pr.Due(done) {
+			if err := pr.Emit(done, fmt.Sprintf("%s: %s (%d %s)", m.Name, m.DisplayName, len(u.parts), plural(len(u.parts), "part", "parts"))); err != nil {
 				return err
 			}
 		}
@@ -334,7 +281,7 @@ func applyOverrides(h sdk.Host, doc *document) error {
 	if n == 0 {
 		return h.Emit(phases.MaterialOverrideProperties, 0, 0, "no overrides")
 	}
-	pr := newProgress(h, phases.MaterialOverrideProperties, n)
+	pr := sdk.NewProgress(h, phases.MaterialOverrideProperties, n, 0)
 	touched := []*part{}
 	for i, o := range doc.overrides {
 		p, set, err := applyOverride(doc, i, o)
@@ -347,8 +294,8 @@ func applyOverrides(h sdk.Host, doc *document) error {
 		for _, k := range set {
 			p.overridden[k] = true
 		}
-		if done := int64(i + 1); pr.due(done) {
-			if err := pr.emit(done, fmt.Sprintf("%s: overrode %s", p.label, strings.Join(set, ", "))); err != nil {
+		if done := int64(i + 1); pr.Due(done) {
+			if err := pr.Emit(done, fmt.Sprintf("%s: overrode %s", p.label, strings.Join(set, ", "))); err != nil {
 				return err
 			}
 		}
@@ -364,9 +311,9 @@ func applyOverrides(h sdk.Host, doc *document) error {
 
 // applyOverride validates overrides[i] and applies it to its part's material,
 // returning the part and the properties it set, in canonical order.
-func applyOverride(doc *document, i int, o *object) (*part, []string, error) {
+func applyOverride(doc *document, i int, o *docjson.Object) (*part, []string, error) {
 	where := fmt.Sprintf("overrides[%d]", i)
-	name, err := stringField(o, "part")
+	name, err := o.NonEmptyString("part")
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %w", ErrBadOverride, where, err)
 	}
@@ -375,22 +322,21 @@ func applyOverride(doc *document, i int, o *object) (*part, []string, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %s: no part named %q in the document", ErrBadOverride, where, name)
 	}
-	for _, m := range o.members {
-		if k := m.key; k != "part" && !isProperty(k) {
+	for _, m := range o.Members() {
+		if k := m.Key; k != "part" && !isProperty(k) {
 			return nil, nil, fmt.Errorf("%w: %s: unknown property %q (known: %s)", ErrBadOverride, where, k, strings.Join(propertyNames, ", "))
 		}
 	}
 	var set []string
 	m := p.mat
 	for _, k := range propertyNames {
-		i, ok := o.index[k]
+		r, ok := o.Lookup(k)
 		if !ok {
 			continue
 		}
-		r := o.members[i].raw
 		var v float64
-		if err := json.Unmarshal(r, &v); err != nil || isNull(r) {
-			return nil, nil, fmt.Errorf("%w: %s: %s: want a number, got %s", ErrBadOverride, where, k, abbreviate(r))
+		if err := json.Unmarshal(r, &v); err != nil || docjson.IsNull(r) {
+			return nil, nil, fmt.Errorf("%w: %s: %s: want a number, got %s", ErrBadOverride, where, k, docjson.Abbreviate(r))
 		}
 		if err := checkProperty(k, v); err != nil {
 			return nil, nil, fmt.Errorf("%w: %s: %w", ErrBadOverride, where, err)
@@ -464,21 +410,21 @@ func applyMassProperties(h sdk.Host, doc *document) (totals, error) {
 	for _, p := range doc.parts {
 		total += int64(len(p.mesh.triangles))
 	}
-	if err := h.Emit(phases.MaterialApplyStart, 0, total, clip(fmt.Sprintf("integrating %d triangles over %d %s", total, len(doc.parts), plural(len(doc.parts), "part", "parts")))); err != nil {
+	if err := h.Emit(phases.MaterialApplyStart, 0, total, sdk.Clip(fmt.Sprintf("integrating %d triangles over %d %s", total, len(doc.parts), plural(len(doc.parts), "part", "parts")))); err != nil {
 		return totals{}, err
 	}
-	pr := newProgress(h, phases.MaterialApplyProgress, total)
+	pr := sdk.NewProgress(h, phases.MaterialApplyProgress, total, 0)
 	var done int64
 	for _, p := range doc.parts {
 		tris := p.mesh.triangles
 		in := integrals{ref: boundsCentre(p.mesh.vertices)}
 		for lo := 0; lo < len(tris); {
-			hi := lo + int(min(pr.until(done), int64(len(tris)-lo)))
+			hi := lo + int(min(pr.Until(done), int64(len(tris)-lo)))
 			in.add(p.mesh.vertices, tris[lo:hi])
 			done += int64(hi - lo)
 			lo = hi
-			if pr.due(done) {
-				if err := pr.emit(done, fmt.Sprintf("%s: %d/%d triangles", p.label, lo, len(tris))); err != nil {
+			if pr.Due(done) {
+				if err := pr.Emit(done, fmt.Sprintf("%s: %d/%d triangles", p.label, lo, len(tris))); err != nil {
 					return totals{}, err
 				}
 			}
@@ -604,20 +550,22 @@ func writeOutput(h sdk.Host, doc *document, t totals) error {
 		if err != nil {
 			return fmt.Errorf("encoding %s mass_properties: %w", p.label, err)
 		}
-		p.obj.set("material_properties", mp)
-		p.obj.set("mass_properties", ms)
+		p.obj.Set("material_properties", mp)
+		p.obj.Set("mass_properties", ms)
 	}
 	sm, err := json.Marshal(summary{TotalMassKg: t.mass, CenterOfMass: t.com, InertiaKgM2: t.inertia, Parts: len(doc.parts), Units: doc.units})
 	if err != nil {
 		return fmt.Errorf("encoding material summary: %w", err)
 	}
-	doc.obj.set("material", sm)
+	doc.obj.Set("material", sm)
 	// Every untouched member, meshes included, is copied as it came in.
 	size := len(h.Input()) + len(sm)
 	for _, p := range doc.parts {
-		size += len(p.obj.members[p.obj.index["material_properties"]].raw) + len(p.obj.members[p.obj.index["mass_properties"]].raw) + 64
+		mp, _ := p.obj.Lookup("material_properties")
+		ms, _ := p.obj.Lookup("mass_properties")
+		size += len(mp) + len(ms) + 64
 	}
-	out := doc.obj.appendTo(make([]byte, 0, size), func(buf []byte, key string) ([]byte, bool) {
+	out := doc.obj.AppendTo(make([]byte, 0, size), func(buf []byte, key string) ([]byte, bool) {
 		if key != "parts" {
 			return buf, false
 		}
@@ -626,7 +574,7 @@ func writeOutput(h sdk.Host, doc *document, t totals) error {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = p.obj.appendTo(buf, nil)
+			buf = p.obj.AppendTo(buf, nil)
 		}
 		return append(buf, ']'), true
 	})

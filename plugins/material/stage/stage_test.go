@@ -399,7 +399,7 @@ func TestProgressThrottled(t *testing.T) {
 	} {
 		ev := byPhase[phase]
 		require.NotEmpty(t, ev, phase)
-		assert.LessOrEqual(t, len(ev), maxProgressEvents, phase)
+		assert.LessOrEqual(t, len(ev), sdk.DefaultProgressEvents, phase)
 		var prev int64
 		for _, e := range ev {
 			assert.Greater(t, e.Done, prev, phase)

@@ -19,6 +19,7 @@ import (
 
 	sdk "github.com/phasehost/phasehost/sdk/go"
 
+	"github.com/phasehost/phasehost/plugins/internal/docjson"
 	"github.com/phasehost/phasehost/plugins/topology/phases"
 )
 
@@ -26,7 +27,7 @@ import (
 var ErrMalformed = errors.New("malformed document")
 
 type part struct {
-	obj       *object
+	obj       *docjson.Object
 	index     int
 	name      string
 	label     string // `part "name"`, for messages
@@ -41,7 +42,7 @@ type constraint struct {
 }
 
 type document struct {
-	obj         *object
+	obj         *docjson.Object
 	parts       []*part
 	constraints []constraint
 }
@@ -64,38 +65,19 @@ func Stage(h sdk.Host) error {
 }
 
 func decodeDocument(in []byte) (*document, error) {
-	if err := checkJSON(in); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
 	// The parts, meshes included, are decoded in place while the top level
 	// is split into members.
-	doc := &document{}
-	s := scanner{data: in}
-	if c := s.peek(); c != '{' {
-		return nil, fmt.Errorf("%w: top level: want an object, got %s", ErrMalformed, kind(c))
-	}
-	top, err := s.object(func(key string, s *scanner) (bool, error) {
-		if key != "parts" || s.peek() != '[' {
-			return false, nil
-		}
-		doc.parts = doc.parts[:0]
-		_, err := s.array(func(i int, s *scanner) error {
-			p, err := decodePart(i, s)
-			doc.parts = append(doc.parts, p)
-			return err
-		})
-		return true, err
-	})
+	top, parts, err := docjson.ParseDocument(in, "parts", ErrMalformed, decodePart)
 	if err != nil {
 		return nil, err
 	}
-	doc.obj = top
-	r, ok := top.get("parts")
+	doc := &document{obj: top, parts: parts}
+	r, ok := top.Get("parts")
 	if !ok {
 		return nil, fmt.Errorf("%w: missing \"parts\"", ErrMalformed)
 	}
 	if r[0] != '[' {
-		return nil, fmt.Errorf("%w: parts: want an array, got %s", ErrMalformed, kind(r[0]))
+		return nil, fmt.Errorf("%w: parts: want an array, got %s", ErrMalformed, docjson.Kind(r[0]))
 	}
 	if len(doc.parts) == 0 {
 		return nil, fmt.Errorf("%w: parts: the document has no parts", ErrMalformed)
@@ -108,8 +90,8 @@ func decodeDocument(in []byte) (*document, error) {
 		byName[p.name] = p
 	}
 
-	if r, ok := top.get("constraints"); ok {
-		rawCons, err := splitArray(r)
+	if r, ok := top.Get("constraints"); ok {
+		rawCons, err := docjson.SplitArray(r)
 		if err != nil {
 			return nil, fmt.Errorf("%w: constraints: %w", ErrMalformed, err)
 		}
@@ -125,43 +107,32 @@ func decodeDocument(in []byte) (*document, error) {
 }
 
 // decodePart decodes parts[i] at the scanner.
-func decodePart(i int, s *scanner) (*part, error) {
-	if c := s.peek(); c != '{' {
-		return nil, fmt.Errorf("%w: parts[%d]: want an object, got %s", ErrMalformed, i, kind(c))
+func decodePart(i int, s *docjson.Scanner) (*part, error) {
+	if c := s.Peek(); c != '{' {
+		return nil, fmt.Errorf("%w: parts[%d]: want an object, got %s", ErrMalformed, i, docjson.Kind(c))
 	}
-	var m rawMesh
-	var meshErr error
-	obj, err := s.object(func(key string, s *scanner) (bool, error) {
-		if key != "mesh" || s.peek() != '{' {
-			return false, nil
-		}
-		// The part's name may come later: keep the error for then.
-		start := s.pos
-		if m, meshErr = s.mesh(); meshErr != nil {
-			s.skipped(start)
-		}
-		return true, nil
-	})
+	// The part's name may come after its mesh: a mesh error is reported then.
+	obj, m, meshErr, err := s.ObjectWithMesh("mesh")
 	if err != nil {
 		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
 	}
 	p := &part{obj: obj, index: i}
-	name, err := stringField(obj, "name")
+	name, err := obj.NonEmptyString("name")
 	if err != nil {
 		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
 	}
 	p.name = name
 	p.label = fmt.Sprintf("part %q", name)
-	mr, ok := obj.get("mesh")
+	mr, ok := obj.Get("mesh")
 	switch {
 	case !ok:
 		return nil, fmt.Errorf("%w: %s (parts[%d]): missing \"mesh\"", ErrMalformed, p.label, i)
 	case mr[0] != '{':
-		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: want an object, got %s", ErrMalformed, p.label, i, kind(mr[0]))
+		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: want an object, got %s", ErrMalformed, p.label, i, docjson.Kind(mr[0]))
 	case meshErr != nil:
 		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %w", ErrMalformed, p.label, i, meshErr)
 	}
-	p.vertices, p.triangles = m.vertices, m.triangles
+	p.vertices, p.triangles = m.Vertices, m.Triangles
 	if len(p.vertices) > math.MaxInt32/3 {
 		return nil, fmt.Errorf("%w: %s (parts[%d]): mesh: %d vertices is over the limit of %d", ErrMalformed, p.label, i, len(p.vertices), math.MaxInt32/3)
 	}
@@ -173,17 +144,17 @@ func decodePart(i int, s *scanner) (*part, error) {
 
 func decodeConstraint(i int, raw []byte, byName map[string]*part) (constraint, error) {
 	where := fmt.Sprintf("constraints[%d]", i)
-	obj, err := parseObject(raw)
+	obj, err := docjson.ParseObject(raw)
 	if err != nil {
 		return constraint{}, fmt.Errorf("%w: %s: %w", ErrMalformed, where, err)
 	}
-	if r, ok := obj.get("name"); ok {
+	if r, ok := obj.Get("name"); ok {
 		var n string
 		if json.Unmarshal(r, &n) == nil && n != "" {
 			where = fmt.Sprintf("%s (%q)", where, n)
 		}
 	}
-	child, err := stringField(obj, "part")
+	child, err := obj.NonEmptyString("part")
 	if err != nil {
 		return constraint{}, fmt.Errorf("%w: %s: %w", ErrMalformed, where, err)
 	}
@@ -191,8 +162,8 @@ func decodeConstraint(i int, raw []byte, byName map[string]*part) (constraint, e
 	if c.child = byName[child]; c.child == nil {
 		return constraint{}, fmt.Errorf("%w: %s: part: no part named %q", ErrMalformed, where, child)
 	}
-	if _, ok := obj.get("parent"); ok {
-		parent, err := stringField(obj, "parent")
+	if _, ok := obj.Get("parent"); ok {
+		parent, err := obj.NonEmptyString("parent")
 		if err != nil {
 			return constraint{}, fmt.Errorf("%w: %s: %w", ErrMalformed, where, err)
 		}
@@ -201,27 +172,6 @@ func decodeConstraint(i int, raw []byte, byName map[string]*part) (constraint, e
 		}
 	}
 	return c, nil
-}
-
-// stringField returns the non-empty string member key of o.
-func stringField(o *object, key string) (string, error) {
-	r, ok := o.get(key)
-	if !ok {
-		return "", fmt.Errorf("missing %q", key)
-	}
-	var s string
-	if err := json.Unmarshal(r, &s); err != nil {
-		const n = 40
-		got := string(r)
-		if len(got) > n {
-			got = got[:n] + "…"
-		}
-		return "", fmt.Errorf("%s: want a string, got %s", key, got)
-	}
-	if strings.TrimSpace(s) == "" {
-		return "", fmt.Errorf("%s: empty", key)
-	}
-	return s, nil
 }
 
 // faces returns the triangles whose indices are in range and distinct, and
@@ -251,19 +201,19 @@ func hashParts(h sdk.Host, doc *document) (string, error) {
 	for _, p := range doc.parts {
 		tris += len(p.triangles)
 	}
-	if err := h.Emit(phases.TopoHashStart, 0, n, clip(fmt.Sprintf("hashing %d %s (%d %s, %d %s)",
+	if err := h.Emit(phases.TopoHashStart, 0, n, sdk.Clip(fmt.Sprintf("hashing %d %s (%d %s, %d %s)",
 		n, plural(int(n), "part", "parts"), tris, plural(tris, "triangle", "triangles"),
 		len(doc.constraints), plural(len(doc.constraints), "constraint", "constraints")))); err != nil {
 		return "", err
 	}
-	pr := newProgress(h, phases.TopoHashProgress, n)
+	pr := sdk.NewProgress(h, phases.TopoHashProgress, n, 0)
 	for i, p := range doc.parts {
 		faces, orig := p.faces()
 		p.complex = buildComplex(len(p.vertices), faces, orig)
 		p.hash = p.complex.hash()
-		if done := int64(i + 1); pr.due(done) {
+		if done := int64(i + 1); pr.Due(done) {
 			c := p.complex
-			if err := pr.emit(done, fmt.Sprintf("%s: V=%d E=%d F=%d hash %s", p.label, c.nv, c.edges(), len(c.faces), p.hash[:16])); err != nil {
+			if err := pr.Emit(done, fmt.Sprintf("%s: V=%d E=%d F=%d hash %s", p.label, c.nv, c.edges(), len(c.faces), p.hash[:16])); err != nil {
 				return "", err
 			}
 		}
@@ -279,16 +229,16 @@ func hashParts(h sdk.Host, doc *document) (string, error) {
 // done = parts validated.
 func validateParts(h sdk.Host, doc *document) ([]report, error) {
 	n := int64(len(doc.parts))
-	pr := newProgress(h, phases.ExportValidation, n)
+	pr := sdk.NewProgress(h, phases.ExportValidation, n, 0)
 	reports := make([]report, len(doc.parts))
 	for i, p := range doc.parts {
 		reports[i] = validate(p.complex, p.vertices, p.triangles, p.hash)
-		if done := int64(i + 1); pr.due(done) {
+		if done := int64(i + 1); pr.Due(done) {
 			msg := fmt.Sprintf("%s: ok", p.label)
 			if r := reports[i]; !r.ExportOK {
 				msg = fmt.Sprintf("%s: %d %s: %s", p.label, len(r.Problems), plural(len(r.Problems), "problem", "problems"), strings.Join(r.Problems, "; "))
 			}
-			if err := pr.emit(done, msg); err != nil {
+			if err := pr.Emit(done, msg); err != nil {
 				return nil, err
 			}
 		}
@@ -311,7 +261,7 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 		if err != nil {
 			return fmt.Errorf("encoding %s topology: %w", p.label, err)
 		}
-		p.obj.set("topology", b)
+		p.obj.Set("topology", b)
 		size += len(b) + 16
 		if reports[i].ExportOK {
 			s.PartsOK++
@@ -324,9 +274,9 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 	if err != nil {
 		return fmt.Errorf("encoding topology summary: %w", err)
 	}
-	doc.obj.set("topology", b)
+	doc.obj.Set("topology", b)
 	// Every untouched member, meshes included, is copied as it came in.
-	out := doc.obj.appendTo(make([]byte, 0, size), func(buf []byte, key string) ([]byte, bool) {
+	out := doc.obj.AppendTo(make([]byte, 0, size), func(buf []byte, key string) ([]byte, bool) {
 		if key != "parts" {
 			return buf, false
 		}
@@ -335,7 +285,7 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = p.obj.appendTo(buf, nil)
+			buf = p.obj.AppendTo(buf, nil)
 		}
 		return append(buf, ']'), true
 	})

@@ -361,7 +361,7 @@ func TestProgressThrottled(t *testing.T) {
 	for _, phase := range []string{"TOPO_HASH_PROGRESS", "EXPORT_VALIDATION"} {
 		ev := byPhase[phase]
 		require.NotEmpty(t, ev)
-		assert.LessOrEqual(t, len(ev), maxProgressEvents, phase)
+		assert.LessOrEqual(t, len(ev), sdk.DefaultProgressEvents, phase)
 		var prev int64
 		for _, e := range ev {
 			assert.Greater(t, e.Done, prev)

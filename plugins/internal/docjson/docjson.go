@@ -1,0 +1,56 @@
+// Package docjson is the JSON layer the reference plugins use to pass large
+// mesh documents along a pipeline.
+//
+// encoding/json would scan and copy every mesh several times (once per level
+// of nesting, then again through reflection); in WebAssembly that dominated
+// a run. Here the input is validated once (Check, Valid: the same answer as
+// json.Valid), then parsed in a single pass: objects are split into members
+// whose values are sub-slices of the input (Object, ParseObject,
+// Scanner.Object), meshes are decoded in place by a dedicated number scanner
+// (Scanner.Mesh, ParseVertices, ParseTriangles), and the output copies every
+// untouched member as it came in (Object.AppendTo).
+//
+// Everything but Check and Valid expects text that Check accepted (the
+// scanners track only strings and nesting); on other input their results are
+// unspecified.
+package docjson
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Check reports whether data is one valid JSON value: nil when it is, else
+// encoding/json's error, prefixed with the byte offset for a syntax error.
+func Check(data []byte) error {
+	if Valid(data) {
+		return nil
+	}
+	var v json.RawMessage
+	err := json.Unmarshal(data, &v)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return fmt.Errorf("at byte %d: %w", syntax.Offset, err)
+	}
+	if err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
+}
+
+// maxDepth bounds the nesting of arrays and objects, as encoding/json does.
+const maxDepth = 10000
+
+// Valid reports whether data is exactly one JSON value (RFC 8259) with
+// optional surrounding spaces: the same answer as json.Valid, without its
+// per-byte state machine, which is slow in WebAssembly.
+func Valid(data []byte) bool {
+	v := validator{data: data}
+	v.space()
+	if !v.value() {
+		return false
+	}
+	v.space()
+	return v.pos == len(data)
+}

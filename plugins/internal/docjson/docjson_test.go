@@ -1,0 +1,132 @@
+package docjson
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestObjectRoundTrip(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", `{}`, `{}`},
+		{"spaces", " {\n \"a\" : 1 ,\t\"b\":[ 1, 2 ,{\"c\" :null} ] }\n", `{"a":1,"b":[ 1, 2 ,{"c" :null} ]}`},
+		{"strings with brackets, quotes and escapes", `{"s":"a]}\"[{,","t":"\\","u":"é\u00e9"}`, `{"s":"a]}\"[{,","t":"\\","u":"é\u00e9"}`},
+		{"escaped key", `{"a\"b":1,"\u00e9":2}`, `{"a\"b":1,"é":2}`},
+		{"duplicate key keeps first position, last value", `{"a":1,"b":2,"a":3}`, `{"a":3,"b":2}`},
+		{"nested", `{"a":{"b":{"c":[[1],[2,[3]]]}},"d":true,"e":false,"f":-1.5e-3}`, `{"a":{"b":{"c":[[1],[2,[3]]]}},"d":true,"e":false,"f":-1.5e-3}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, Check([]byte(tc.in)))
+			o, err := ParseObject([]byte(tc.in))
+			require.NoError(t, err)
+			got := string(o.AppendTo(nil, nil))
+			assert.Equal(t, tc.want, got)
+			assert.JSONEq(t, tc.in, got)
+		})
+	}
+}
+
+func TestSplitArray(t *testing.T) {
+	for in, want := range map[string][]string{
+		`[]`:                      nil,
+		` [ 1 , "a,]" , [2,3] ] `: {`1`, `"a,]"`, `[2,3]`},
+		`[{"a":[1,{}]},null]`:     {`{"a":[1,{}]}`, `null`},
+	} {
+		got, err := SplitArray([]byte(in))
+		require.NoError(t, err, in)
+		var gs []string
+		for _, g := range got {
+			gs = append(gs, string(g))
+		}
+		assert.Equal(t, want, gs, in)
+	}
+	_, err := SplitArray([]byte(`{"a":1}`))
+	assert.EqualError(t, err, "want an array, got an object")
+}
+
+func TestParseVerticesAndTriangles(t *testing.T) {
+	v, err := ParseVertices([]byte(` [ [0, -1.5, 2e3] ,[1e-3,0,-0.0] ] `))
+	require.NoError(t, err)
+	assert.Equal(t, [][3]float64{{0, -1.5, 2000}, {0.001, 0, 0}}, v)
+	tr, err := ParseTriangles([]byte(`[[0,1,2],[ 2 , 1 , -7 ]]`))
+	require.NoError(t, err)
+	assert.Equal(t, [][3]int64{{0, 1, 2}, {2, 1, -7}}, tr)
+	v, err = ParseVertices([]byte(`[]`))
+	require.NoError(t, err)
+	assert.Empty(t, v)
+
+	for in, want := range map[string]string{
+		`{}`:                   "vertices: want an array, got an object",
+		`[[1,2,3],[1,2]]`:      "vertices[1]: want 3 coordinates, got 2",
+		`[[1,2,3,4]]`:          "vertices[0]: want 3 coordinates, got 4",
+		`[[]]`:                 "vertices[0]: want 3 coordinates, got 0",
+		`[[1,null,3]]`:         "vertices[0][1]: want a number, got null",
+		`[[1,2,[3]]]`:          "vertices[0][2]: want a number, got an array",
+		`[1]`:                  "vertices[0]: want an array of 3 coordinates, got a number",
+		`[[1,2,-1e999]]`:       "vertices[0][2]: number -1e999 is out of range",
+		`[[1,2,3],[1,2,true]]`: "vertices[1][2]: want a number, got a boolean",
+	} {
+		_, err := ParseVertices([]byte(in))
+		assert.EqualError(t, err, want, in)
+	}
+	tr, err = ParseTriangles([]byte(`[[123456789012345678,-123456789012345678,1234567890123456789],[-0,0,-9223372036854775808]]`))
+	require.NoError(t, err)
+	assert.Equal(t, [][3]int64{{123456789012345678, -123456789012345678, 1234567890123456789}, {0, 0, -9223372036854775808}}, tr)
+	for _, bad := range []string{"2.0", "1e3", "-1.5", "9223372036854775808"} {
+		_, err = ParseTriangles([]byte(`[[0,1,` + bad + `]]`))
+		assert.EqualError(t, err, "triangles[0][2]: want an integer vertex index, got "+bad)
+	}
+	_, err = ParseTriangles([]byte(`[[0,1,2.0]]`))
+	assert.EqualError(t, err, "triangles[0][2]: want an integer vertex index, got 2.0")
+	_, err = ParseTriangles([]byte(`[[0,1,99999999999999999999]]`))
+	assert.EqualError(t, err, "triangles[0][2]: want an integer vertex index, got 99999999999999999999")
+}
+
+// FuzzObject checks that splitting any valid JSON object and writing it back
+// gives valid JSON with the same meaning.
+func FuzzObject(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":"]}","b":[{"c":"\""}],"a":null}`, ` { "x" : [ 1 , 2 ] } `} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if Check([]byte(in)) != nil {
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(in), &m) != nil || m == nil {
+			return
+		}
+		o, err := ParseObject([]byte(in))
+		require.NoError(t, err)
+		out := o.AppendTo(nil, nil)
+		require.True(t, json.Valid(out), "%s -> %s", in, out)
+		var back map[string]any
+		require.NoError(t, json.Unmarshal(out, &back))
+		assert.Equal(t, m, back)
+	})
+}
+
+func TestValid(t *testing.T) {
+	for _, in := range []string{
+		``, ` `, `{}`, `[]`, `""`, `0`, `-0`, `01`, `-`, `1.`, `.5`, `1.5e`, `1e+5`, `1E-05`, `-0.0e0`, `tru`, `true`, `nul`, `null `,
+		`{"a":1,}`, `[1,]`, `[1 2]`, `{"a" 1}`, `{"a":}`, `{1:2}`, `"\u12g4"`, `"\u1234"`, `"\x"`, `"a` + "\n" + `"`, `"é"`,
+		`{"a":[1,{"b":null}],"c":"d"}`, `[[[[]]]]`, `[[[[]]]`, `{"a":1}}`, `1 2`, "\t[1]\r\n",
+	} {
+		assert.Equal(t, json.Valid([]byte(in)), Valid([]byte(in)), "%q", in)
+	}
+}
+
+// FuzzValid checks Valid against json.Valid.
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,2.5e-3,true,null,"x\"y"]}`, `[1,]`, `"\u00e9"`, `-01`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		assert.Equal(t, json.Valid([]byte(in)), Valid([]byte(in)), "%q", in)
+	})
+}

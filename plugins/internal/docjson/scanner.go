@@ -1,0 +1,254 @@
+package docjson
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Scanner walks JSON text that Check accepted, one value at a time. Its
+// methods that parse a value (Object, Array, Mesh, …) start at the next
+// non-space byte and leave the scanner just past that value.
+type Scanner struct {
+	data []byte
+	pos  int
+}
+
+// NewScanner returns a Scanner at the start of data.
+func NewScanner(data []byte) *Scanner { return &Scanner{data: data} }
+
+func (s *Scanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// Peek skips spaces and returns the next byte, or 0 at the end; Kind names
+// the value it starts.
+func (s *Scanner) Peek() byte {
+	s.skipSpace()
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+// consume skips c (after spaces) and reports whether it was there.
+func (s *Scanner) consume(c byte) bool {
+	if s.Peek() == c {
+		s.pos++
+		return true
+	}
+	return false
+}
+
+// Value skips the next value and returns its text, a sub-slice of the input
+// without the surrounding spaces.
+func (s *Scanner) Value() []byte {
+	s.skipSpace()
+	d, start := s.data, s.pos
+	if start >= len(d) {
+		return d[start:start:start]
+	}
+	i := start
+	switch d[i] {
+	case '"':
+		i = skipString(d, i)
+	case '{', '[':
+		// Only brackets and strings matter inside a container.
+		depth := 0
+	loop:
+		for ; i < len(d); i++ {
+			switch d[i] {
+			case '"':
+				i = skipString(d, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					i++
+					break loop
+				}
+			}
+		}
+	default: // number or literal
+		for i < len(d) {
+			c := d[i]
+			if c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+				break
+			}
+			i++
+		}
+	}
+	s.pos = i
+	return d[start:i:i]
+}
+
+// skipString returns the index just past the string starting at d[i] == '"'.
+func skipString(d []byte, i int) int {
+	for i++; i < len(d); i++ {
+		switch d[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// Object parses the next value, which must be an object, into its members
+// (see ParseObject). visit, when not nil, is offered each member's value
+// first, with the scanner at the value: it may decode the value in place,
+// leaving the scanner just past it, and report true; otherwise the value is
+// skipped. Either way the member's text is kept. Decoding in place spares a
+// separate pass over large values such as meshes. An error from visit stops
+// the parse and is returned as is.
+func (s *Scanner) Object(visit func(key string, s *Scanner) (bool, error)) (*Object, error) {
+	if c := s.Peek(); c != '{' {
+		return nil, fmt.Errorf("want an object, got %s", Kind(c))
+	}
+	s.pos++
+	o := &Object{index: map[string]int{}}
+	if s.consume('}') {
+		return o, nil
+	}
+	for {
+		key, err := decodeKey(s.Value())
+		if err != nil {
+			return nil, err
+		}
+		s.consume(':')
+		s.skipSpace()
+		start := s.pos
+		handled := false
+		if visit != nil {
+			if handled, err = visit(key, s); err != nil {
+				return nil, err
+			}
+		}
+		if !handled {
+			s.Value()
+		}
+		o.Set(key, s.data[start:s.pos:s.pos])
+		if !s.consume(',') {
+			s.consume('}')
+			return o, nil
+		}
+	}
+}
+
+// Array parses the next value, which must be an array, calling elem for each
+// element with the scanner at it; elem must consume exactly that element
+// (with Value, Object, …). It returns the number of elements. An error from
+// elem stops the parse and is returned as is.
+func (s *Scanner) Array(elem func(i int, s *Scanner) error) (int, error) {
+	if c := s.Peek(); c != '[' {
+		return 0, fmt.Errorf("want an array, got %s", Kind(c))
+	}
+	s.pos++
+	if s.consume(']') {
+		return 0, nil
+	}
+	for i := 0; ; i++ {
+		s.skipSpace()
+		if err := elem(i, s); err != nil {
+			return 0, err
+		}
+		if !s.consume(',') {
+			s.consume(']')
+			return i + 1, nil
+		}
+	}
+}
+
+// ObjectWithMesh parses the next value, which must be an object, decoding its
+// member key in place with Mesh when that member holds an object. A mesh that
+// does not parse does not stop the object's parse: its error is returned as
+// meshErr, for the caller to report with members that may come later (such
+// as a part's name). err is the object's own error. Whatever the mesh, the
+// member's text is kept in obj.
+func (s *Scanner) ObjectWithMesh(key string) (obj *Object, m Mesh, meshErr, err error) {
+	obj, err = s.Object(func(k string, s *Scanner) (bool, error) {
+		if k != key || s.Peek() != '{' {
+			return false, nil
+		}
+		start := s.pos
+		if m, meshErr = s.Mesh(); meshErr != nil {
+			s.skipped(start)
+		}
+		return true, nil
+	})
+	return obj, m, meshErr, err
+}
+
+// skipped restores the scanner to start and skips the value there: after a
+// visitor failed part way through a value it wants to report later.
+func (s *Scanner) skipped(start int) {
+	s.pos = start
+	s.Value()
+}
+
+// decodeKey decodes a JSON string, quickly when it has no escapes.
+func decodeKey(raw []byte) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' {
+		inner := raw[1 : len(raw)-1]
+		plain := utf8.Valid(inner)
+		for _, c := range inner {
+			if c == '\\' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(inner), nil
+		}
+	}
+	var k string
+	if err := json.Unmarshal(raw, &k); err != nil {
+		return "", fmt.Errorf("object key: %w", err)
+	}
+	return k, nil
+}
+
+// ParseDocument checks data (see Check) and splits it, which must hold an
+// object, into its top-level members, decoding each element of the member
+// key, when that holds an array, in place with elem (called with the scanner
+// at the element, which elem must consume, and its index). It returns the
+// top-level object and the decoded elements: elems is empty when key is
+// absent or not an array, which the caller checks with top.Get.
+//
+// Errors about data itself (not JSON, not an object) wrap malformed and read
+// "<malformed>: at byte 12: …" or "<malformed>: top level: want an object, got
+// an array"; an error from elem stops the parse and is returned as is.
+func ParseDocument[E any](data []byte, key string, malformed error, elem func(i int, s *Scanner) (E, error)) (top *Object, elems []E, err error) {
+	if err := Check(data); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", malformed, err)
+	}
+	s := NewScanner(data)
+	if c := s.Peek(); c != '{' {
+		return nil, nil, fmt.Errorf("%w: top level: want an object, got %s", malformed, Kind(c))
+	}
+	top, err = s.Object(func(k string, s *Scanner) (bool, error) {
+		if k != key || s.Peek() != '[' {
+			return false, nil
+		}
+		elems = elems[:0] // a repeated key: the last one counts
+		_, err := s.Array(func(i int, s *Scanner) error {
+			e, err := elem(i, s)
+			elems = append(elems, e)
+			return err
+		})
+		return true, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return top, elems, nil
+}
