@@ -3,8 +3,7 @@
 
 GO        ?= go
 PLUGINS   := assembly4 material topology
-MODULES   := . ./sdk/go $(addprefix ./plugins/,$(PLUGINS))
-PKGS      := ./... ./sdk/go/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
+PKGS      := ./... ./sdk/go/... ./plugins/internal/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
 ADDR      ?= 127.0.0.1:8080
 BENCHTIME ?= 3x
 GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
@@ -46,7 +45,7 @@ gen-check: bin/phasectl
 lint: ## gofmt and go vet, every module, native and wasip1
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(GO) vet $(PKGS)
-	$(GOFLAGS_WASM) $(GO) vet ./sdk/go/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
+	$(GOFLAGS_WASM) $(GO) vet ./sdk/go/... ./plugins/internal/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
 
 # Tests start their own redis-server on a free port; this installs it when it
 # is missing (as root with apt-get) or says the exact install line.
