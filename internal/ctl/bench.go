@@ -220,9 +220,10 @@ func printBench(w io.Writer, out benchOutput) {
 		}
 		fmt.Fprintf(w, ") besides the tool's %d; used_memory %s per client\n", r.Redis.Tool, bytesStr(r.RedisMemPerConn))
 		if r.NodePerConn != nil {
-			fmt.Fprintf(w, "  node memory per idle connection: rss %s, heap in use %s (rss %s -> %s, heap %s -> %s)\n",
+			fmt.Fprintf(w, "  node memory per idle connection: rss %s, heap in use %s (rss %s -> %s, heap %s -> %s; both move with the GC), stack %s, goroutines %.2f\n",
 				bytesStr(r.NodePerConn.RSS), bytesStr(r.NodePerConn.HeapInuse),
-				bytesStr(r.NodeBefore.RSS), bytesStr(r.NodeIdle.RSS), bytesStr(r.NodeBefore.HeapInuse), bytesStr(r.NodeIdle.HeapInuse))
+				bytesStr(r.NodeBefore.RSS), bytesStr(r.NodeIdle.RSS), bytesStr(r.NodeBefore.HeapInuse), bytesStr(r.NodeIdle.HeapInuse),
+				bytesStr(r.NodePerConn.StackInuse), r.NodePerConn.Goroutines)
 			if len(r.NodeIdle.Missing) > 0 {
 				fmt.Fprintf(w, "  /metrics does not export %s\n", strings.Join(r.NodeIdle.Missing, ", "))
 			}

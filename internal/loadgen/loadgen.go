@@ -144,8 +144,10 @@ type Latency struct {
 // PerConn is the growth of a measure between before the clients connected
 // and when they were all connected and idle, divided by the clients.
 type PerConn struct {
-	RSS       float64 `json:"rss_bytes"`
-	HeapInuse float64 `json:"heap_inuse_bytes"`
+	RSS        float64 `json:"rss_bytes"`
+	HeapInuse  float64 `json:"heap_inuse_bytes"`
+	StackInuse float64 `json:"stack_inuse_bytes"`
+	Goroutines float64 `json:"goroutines"`
 }
 
 // Report is the outcome of one run.
@@ -311,8 +313,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if haveBefore {
 				rep.NodeBefore = &before
 				rep.NodePerConn = &PerConn{
-					RSS:       (idle.RSS - before.RSS) / float64(cfg.Clients),
-					HeapInuse: (idle.HeapInuse - before.HeapInuse) / float64(cfg.Clients),
+					RSS:        (idle.RSS - before.RSS) / float64(cfg.Clients),
+					HeapInuse:  (idle.HeapInuse - before.HeapInuse) / float64(cfg.Clients),
+					StackInuse: (idle.StackInuse - before.StackInuse) / float64(cfg.Clients),
+					Goroutines: (idle.Goroutines - before.Goroutines) / float64(cfg.Clients),
 				}
 			}
 		}

@@ -111,11 +111,15 @@ func redisUsedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
 type NodeMemory struct {
 	RSS       float64 `json:"process_resident_memory_bytes"`
 	HeapInuse float64 `json:"go_memstats_heap_inuse_bytes"`
+	// StackInuse and Goroutines do not depend on when the GC last ran, unlike
+	// the two above: per connection they are exact.
+	StackInuse float64 `json:"go_memstats_stack_inuse_bytes"`
+	Goroutines float64 `json:"go_goroutines"`
 	// Missing names the metrics /metrics did not export.
 	Missing []string `json:"missing,omitempty"`
 }
 
-var memMetrics = []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes"}
+var memMetrics = []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines"}
 
 // scrapeMemory reads the node's /metrics (Prometheus text format).
 func scrapeMemory(ctx context.Context, hc *http.Client, base string) (NodeMemory, error) {
@@ -159,7 +163,7 @@ func parseMemory(r io.Reader) (NodeMemory, error) {
 	if err := sc.Err(); err != nil {
 		return NodeMemory{}, fmt.Errorf("GET /metrics: %w", err)
 	}
-	nm := NodeMemory{RSS: got[memMetrics[0]], HeapInuse: got[memMetrics[1]]}
+	nm := NodeMemory{RSS: got[memMetrics[0]], HeapInuse: got[memMetrics[1]], StackInuse: got[memMetrics[2]], Goroutines: got[memMetrics[3]]}
 	for _, m := range memMetrics {
 		if _, ok := got[m]; !ok {
 			nm.Missing = append(nm.Missing, m)
