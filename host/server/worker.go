@@ -168,6 +168,8 @@ func (s *Server) worker() {
 // run runs one job and makes sure it ends in a terminal state.
 func (s *Server) run(j *activeJob) {
 	log := s.log.With(slog.String("job", j.id))
+	stopWatch := s.watchRemoteEnd(j)
+	defer stopWatch()
 	out, err := s.runner.Run(s.runCtx, pipeline.Job{ID: j.id, Stages: j.stages, Input: j.input, Cancel: j.cancel})
 	switch {
 	case err == nil:
@@ -202,4 +204,37 @@ func (s *Server) run(j *activeJob) {
 		return
 	}
 	s.sm.JobFinished(event.StatusFailed)
+}
+
+// remoteEndPoll is how often a running job's state is read back from the
+// store, to notice that it was ended elsewhere.
+const remoteEndPoll = time.Second
+
+// watchRemoteEnd cancels j's run when its job has been ended behind the
+// worker's back: with a shared store, DELETE /v1/jobs/:id on another node
+// publishes the cancelled event itself. The guest would otherwise learn it
+// only from its next emit (refused), and a silent one never. It returns the
+// function that stops the watch.
+func (s *Server) watchRemoteEnd(j *activeJob) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(remoteEndPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(s.runCtx, remoteEndPoll)
+			st, err := s.store.Get(ctx, j.id)
+			cancel()
+			if err == nil && event.Terminal(st.Status) {
+				s.log.Info("job ended elsewhere; stopping its run", slog.String("job", j.id), slog.String("status", st.Status))
+				j.requestCancel()
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }

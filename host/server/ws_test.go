@@ -451,7 +451,9 @@ func metricValue(t *testing.T, e *env, name string) float64 {
 }
 
 func TestWSSlowConsumerClosedOthersUnaffected(t *testing.T) {
-	e := newWSEnv(t, func(c *server.WSConfig) { c.MessageBufferSize = 128 })
+	// WriteWait well above the test's run time: the stalled client reads its
+	// 4008 only at the end, and a write timing out first would cut it (1006).
+	e := newWSEnv(t, func(c *server.WSConfig) { c.MessageBufferSize, c.WriteWait = 128, time.Minute })
 	hs := httptest.NewUnstartedServer(e.srv.Handler())
 	ln, err := (&net.ListenConfig{Control: smallBuffers}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
