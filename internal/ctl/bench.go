@@ -237,7 +237,7 @@ func printBench(w io.Writer, out benchOutput) {
 		}
 	}
 	if out.Ratio != nil {
-		fmt.Fprintf(w, "\nbaseline/node: redis connections %.1fx, pub/sub connections %.1fx, p99 latency %.2fx\n",
+		fmt.Fprintf(w, "\nbaseline/node: redis connections %.3gx, pub/sub connections %.4gx, p99 latency %.3gx\n",
 			out.Ratio.RedisConns, out.Ratio.PubSubConns, out.Ratio.P99)
 	}
 }
