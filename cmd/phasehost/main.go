@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/phasehost/phasehost/host/metrics"
 	"github.com/phasehost/phasehost/host/plugin"
@@ -135,6 +136,7 @@ func run(ctx context.Context, c config) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	redis.SetLogger(redisLogger{log}) // go-redis's own lines, as JSON records too
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -198,6 +200,14 @@ func openStore(ctx context.Context, c config, log *slog.Logger, rm *metrics.Redi
 	}
 	log.Info("store: redis", slog.String("redis", redactURL(c.redisURL)), slog.String("prefix", c.redisPrefix))
 	return st, nil
+}
+
+// redisLogger routes go-redis's internal log lines (dial failures while
+// Redis is down) into the JSON log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", slog.String("detail", fmt.Sprintf(format, v...)))
 }
 
 // redactURL hides the password of a Redis URL, for logs.
