@@ -21,6 +21,17 @@
 //     it has already sent, so it has neither gap nor duplicate; it never
 //     blocks a publisher (the store drops a subscriber that falls behind, and
 //     the stream then ends so the client resumes with Last-Event-ID).
+//   - With a shared store (Redis), any node serves any job: tokens are HMACs
+//     of the shared secret; a DELETE on a node that does not run the job
+//     publishes its cancelled event there, and the running node, which reads
+//     its job's state back every second, stops the guest.
+//   - An event the store cannot take for a transient reason (Redis down) is
+//     retried with backoff for Config.PublishRetry before the job fails;
+//     before each retry the job's last events are searched for it, so an
+//     attempt that landed with its reply lost is not published twice.
+//   - /readyz asks a store implementing Ready(ctx) error (the Redis store:
+//     Redis reachable and its shared subscription not deaf), at most once per
+//     Config.ReadyCache, and answers 503 not_ready when it fails.
 //   - Shutdown stops accepting jobs, cancels queued ones, ends SSE streams,
 //     lets running jobs finish until its context is done and then cancels them.
 package server
