@@ -13,3 +13,6 @@ func (r *Redis) EventsKey(id string) string { return r.eventsKey(id) }
 // Deafen drops the shared subscription's probe channel, as a subscription
 // that silently went deaf would.
 func (r *Redis) Deafen(ctx context.Context) error { return r.hub.ps.Unsubscribe(ctx, r.probeChannel()) }
+
+// FixPubID makes every Publish carry id, as go-redis resending one call would.
+func (r *Redis) FixPubID(id string) { r.fixedPubID = id }

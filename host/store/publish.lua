@@ -8,15 +8,21 @@
 -- ARGV[4]  "1" when the event ends the job
 -- ARGV[5]  TTL of a finished job in milliseconds, 0 for none
 -- ARGV[6]  approximate MAXLEN of the stream, 0 for no trimming
--- ARGV[7…] field, value pairs of the hash the event sets
+-- ARGV[7]  a random id of this Publish call: the client may send the same
+--          call twice (its reply lost to a dropped connection, then retried)
+-- ARGV[8…] field, value pairs of the hash the event sets
 --
 -- Returns the event's seq, or a negative code with nothing changed:
 -- -1 no such job, -2 the job has finished (a late or stale update), -3 the
--- stage index is out of range.
-local state = redis.call('HMGET', KEYS[1], 'status', 'nstages')
+-- stage index is out of range. A repeat of the last call returns the seq it
+-- was given the first time, and changes nothing.
+local state = redis.call('HMGET', KEYS[1], 'status', 'nstages', 'pubid', 'seq')
 local status = state[1]
 if not status then
   return -1
+end
+if state[3] == ARGV[7] then
+  return tonumber(state[4])
 end
 if status == 'succeeded' or status == 'failed' or status == 'cancelled' then
   return -2
@@ -27,8 +33,9 @@ if stage >= 0 and stage >= (tonumber(state[2]) or 0) then
 end
 
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if #ARGV >= 8 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], 'pubid', ARGV[7])
+if #ARGV >= 9 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 end
 local json = ARGV[1] .. string.format('%d', seq) .. ARGV[2]
 

@@ -123,6 +123,10 @@ type Redis struct {
 
 	hub *redisHub
 
+	// fixedPubID, set only by tests, replaces the random id of each Publish
+	// so a retried call can be simulated.
+	fixedPubID string
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -251,7 +255,10 @@ func (r *Redis) Publish(ctx context.Context, ev event.Event) (event.Event, error
 		ttl = max(r.opts.TTL.Milliseconds(), 1)
 	}
 	maxLen := max(r.opts.StreamMaxLen, 0)
-	args := append([]any{head, tail, stage, final, ttl, maxLen}, stateFields(ev)...)
+	// pubid makes the script idempotent against go-redis retrying a call
+	// whose reply was lost: the repeat returns the first call's seq.
+	pubid := r.pubID()
+	args := append([]any{head, tail, stage, final, ttl, maxLen, pubid}, stateFields(ev)...)
 	keys := []string{r.jobKey(ev.JobID), r.eventsKey(ev.JobID)}
 	seq, err := publishScript.Run(ctx, r.rdb, keys, args...).Int64()
 	if err != nil {
@@ -506,4 +513,14 @@ func parseFloat(s string) (float64, error) {
 		return 0, nil
 	}
 	return strconv.ParseFloat(s, 64)
+}
+
+// pubID returns a random id for one Publish call (see publish.lua).
+func (r *Redis) pubID() string {
+	if r.fixedPubID != "" {
+		return r.fixedPubID
+	}
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:])
+	return hex.EncodeToString(nonce[:])
 }
