@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +33,9 @@ type config struct {
 	workers, queue                                           int
 	jobTTL, shutdownTimeout, publishRetry                    time.Duration
 	maxBody                                                  int64
+	// policy caps what plugins may ask for (zero: plugin.DefaultPolicy).
+	policy         plugin.Policy
+	maxResultBytes int
 }
 
 // listFlag is a flag that may be repeated, each value a comma-separated list.
@@ -67,7 +69,8 @@ func main() {
 	}
 }
 
-// parseFlags reads flags; each flag's default comes from PHASEHOST_<FLAG> when set.
+// parseFlags reads flags; a flag not on the command line is read from
+// PHASEHOST_<FLAG> when that is set, and a bad value is an error either way.
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("phasehost", flag.ContinueOnError)
@@ -86,36 +89,47 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.addr, "addr", env("addr", "127.0.0.1:8080"), "listen address")
-	fs.StringVar(&c.plugins, "plugins", env("plugins", "bin/plugins"), "directory of plugin modules (.wasm); the server refuses to start if none loads")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.plugins, "plugins", "bin/plugins", "directory of plugin modules (.wasm); the server refuses to start if none loads")
 	fs.StringVar(&c.secret, "secret", "", "secret keying job tokens (HMAC-SHA256); empty: random per process")
 	fs.StringVar(&c.operatorToken, "operator-token", "", "token granting access to every job and to GET /v1/jobs; empty: none")
-	fs.IntVar(&c.workers, "workers", envInt("workers", 4), "jobs run at once")
-	fs.IntVar(&c.queue, "queue", envInt("queue", 64), "jobs that may wait for a worker; more are refused with 503")
-	fs.DurationVar(&c.jobTTL, "job-ttl", envDuration("job-ttl", 24*time.Hour), "how long a finished job and its events are kept")
-	fs.Int64Var(&c.maxBody, "max-body", envInt64("max-body", 8<<20), "largest accepted request body, bytes")
-	fs.StringVar(&c.cacheDir, "cache-dir", env("cache-dir", ""), "compilation cache directory; empty: in memory")
-	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
+	fs.IntVar(&c.workers, "workers", 4, "jobs run at once")
+	fs.IntVar(&c.queue, "queue", 64, "jobs that may wait for a worker; more are refused with 503")
+	fs.DurationVar(&c.jobTTL, "job-ttl", 24*time.Hour, "how long a finished job and its events are kept")
+	fs.Int64Var(&c.maxBody, "max-body", 8<<20, "largest accepted request body, bytes")
+	fs.StringVar(&c.cacheDir, "cache-dir", "", "compilation cache directory; empty: in memory")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis://[user:pass@]host:port/db or rediss://) of the store shared by several nodes; empty: the embedded memory engine")
-	fs.StringVar(&c.redisPrefix, "redis-prefix", env("redis-prefix", store.DefaultRedisPrefix), "prefix of every Redis key and channel")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", store.DefaultRedisPrefix, "prefix of every Redis key and channel")
 	fs.Var(&c.wsOrigins, "ws-origin", "browser origin (https://app.example.com) allowed to open WebSockets besides the server's own host; repeat or separate with commas; * allows any")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("shutdown-timeout", 30*time.Second), "on SIGTERM, how long running jobs may finish before they are cancelled")
-	fs.DurationVar(&c.publishRetry, "publish-retry", envDuration("publish-retry", 30*time.Second), "how long a job keeps retrying an event the store cannot take (Redis down) before it fails; 0: no retry")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running jobs may finish before they are cancelled")
+	fs.DurationVar(&c.publishRetry, "publish-retry", 30*time.Second, "how long a job keeps retrying an event the store cannot take (Redis down) before it fails; 0: no retry")
+	d := plugin.DefaultPolicy()
+	fs.Int64Var(&c.policy.MaxMemoryMB, "max-memory-mb", d.MaxMemoryMB, "cap on a plugin's limits.memory_mb")
+	fs.DurationVar(&c.policy.MaxTimeout, "max-timeout", d.MaxTimeout, "cap on a plugin's limits.timeout_ms")
+	fs.Int64Var(&c.policy.MaxEvents, "max-events", d.MaxEvents, "cap on a plugin's limits.max_events")
+	fs.Int64Var(&c.policy.MaxOutputBytes, "max-output-bytes", d.MaxOutputBytes, "cap on a plugin's limits.max_output_bytes")
+	fs.DurationVar(&c.policy.CancelGrace, "cancel-grace", d.CancelGrace, "how long a cancelled stage may take to return before it is stopped")
+	fs.Int64Var(&c.policy.MaxModuleBytes, "max-module-bytes", d.MaxModuleBytes, "largest plugin module accepted")
+	fs.IntVar(&c.maxResultBytes, "max-result-bytes", store.DefaultMaxResultBytes, "largest job result kept; a larger one fails the job")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	// Secrets are read from the environment after parsing, so --help never prints them.
-	if c.secret == "" {
-		c.secret = env("secret", "")
-	}
-	if c.operatorToken == "" {
-		c.operatorToken = env("operator-token", "")
-	}
-	if !isSet(fs, "ws-origin") {
-		_ = c.wsOrigins.Set(env("ws-origin", ""))
-	}
-	if c.redisURL == "" { // may hold a password
-		c.redisURL = env("redis", "")
+	// The environment fills what the command line left out. Secrets are
+	// read here too, so --help never prints them.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "PHASEHOST_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(name)
+		if !ok || isSet(fs, f.Name) || envErr != nil {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+		}
+	})
+	if envErr != nil {
+		return c, envErr
 	}
 	if c.shutdownTimeout <= 0 {
 		return c, errors.New("--shutdown-timeout: must be positive")
@@ -141,7 +155,7 @@ func run(ctx context.Context, c config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	engine, err := plugin.NewEngine(plugin.Options{CacheDir: c.cacheDir, Logger: log, Metrics: m})
+	engine, err := plugin.NewEngine(plugin.Options{Policy: c.policy, CacheDir: c.cacheDir, Logger: log, Metrics: m})
 	if err != nil {
 		return err
 	}
@@ -187,7 +201,7 @@ func run(ctx context.Context, c config) error {
 
 // openStore opens the Redis store when --redis is set, else the memory one.
 func openStore(ctx context.Context, c config, log *slog.Logger, rm *metrics.Redis) (store.Store, error) {
-	opts := store.Options{TTL: c.jobTTL}
+	opts := store.Options{TTL: c.jobTTL, MaxResultBytes: c.maxResultBytes}
 	if c.redisURL == "" {
 		log.Info("store: embedded memory engine (one node)")
 		return store.NewMemory(opts), nil
@@ -224,35 +238,4 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
-}
-
-func env(flagName, def string) string {
-	if v, ok := os.LookupEnv("PHASEHOST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))); ok {
-		return v
-	}
-	return def
-}
-
-func envInt(flagName string, def int) int {
-	n, err := strconv.Atoi(env(flagName, strconv.Itoa(def)))
-	if err != nil {
-		return def
-	}
-	return n
-}
-
-func envInt64(flagName string, def int64) int64 {
-	n, err := strconv.ParseInt(env(flagName, strconv.FormatInt(def, 10)), 10, 64)
-	if err != nil {
-		return def
-	}
-	return n
-}
-
-func envDuration(flagName string, def time.Duration) time.Duration {
-	d, err := time.ParseDuration(env(flagName, def.String()))
-	if err != nil {
-		return def
-	}
-	return d
 }

@@ -47,3 +47,26 @@ func TestParseFlagsRedisAndOrigins(t *testing.T) {
 	assert.Error(t, err)
 	assert.Equal(t, "redis://:xxxxx@127.0.0.1:1/2", redactURL("redis://:pw@127.0.0.1:1/2"))
 }
+
+func TestParseFlagsEnvErrorsAndPolicy(t *testing.T) {
+	t.Setenv("PHASEHOST_WORKERS", "many")
+	_, err := parseFlags(nil)
+	require.EqualError(t, err, `PHASEHOST_WORKERS="many": parse error`)
+
+	t.Setenv("PHASEHOST_WORKERS", "8")
+	t.Setenv("PHASEHOST_MAX_TIMEOUT", "90s")
+	t.Setenv("PHASEHOST_MAX_MEMORY_MB", "128")
+	c, err := parseFlags([]string{"--max-events", "500", "--cancel-grace", "1s"})
+	require.NoError(t, err)
+	assert.Equal(t, 8, c.workers)
+	assert.Equal(t, 90*time.Second, c.policy.MaxTimeout)
+	assert.Equal(t, int64(128), c.policy.MaxMemoryMB)
+	assert.Equal(t, int64(500), c.policy.MaxEvents)
+	assert.Equal(t, time.Second, c.policy.CancelGrace)
+
+	// The secret comes from the environment and never shows as a default.
+	t.Setenv("PHASEHOST_SECRET", "s3cret")
+	c, err = parseFlags(nil)
+	require.NoError(t, err)
+	assert.Equal(t, "s3cret", c.secret)
+}
