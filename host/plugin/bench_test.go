@@ -37,7 +37,7 @@ func BenchmarkEmit(b *testing.B) {
 		manifest: manifest.Manifest{Name: "bench", Version: "1.0.0", Phases: []manifest.Phase{
 			{Name: "B_START", Step: "b", MapsTo: "START"}, {Name: "B_PROGRESS", Step: "b", MapsTo: "PROGRESS"}}}}
 	r := &run{plugin: p, limits: p.limits, logger: e.logger, onEmit: func(Emit) {}}
-	runCtx := context.WithValue(ctx, runKey{}, r)
+	runCtx := &runContext{Context: ctx, run: r}
 	mod, err := rt.r.InstantiateModule(runCtx, compiled, wazero.NewModuleConfig().WithName(""))
 	require.NoError(b, err)
 	defer mod.Close(ctx)

@@ -21,7 +21,26 @@ const exitFatal = 0xfa7a1
 
 type runKey struct{}
 
+// runContext is the context a run's guest calls are made with: it carries
+// the run, so host functions find it with one type check instead of a walk
+// up the context chain (emit is on the hot path).
+type runContext struct {
+	context.Context
+	run *run
+}
+
+// Value implements context.Context.
+func (c *runContext) Value(key any) any {
+	if key == (runKey{}) {
+		return c.run
+	}
+	return c.Context.Value(key)
+}
+
 func runFrom(ctx context.Context) *run {
+	if rc, ok := ctx.(*runContext); ok {
+		return rc.run
+	}
 	r, _ := ctx.Value(runKey{}).(*run)
 	return r
 }

@@ -185,7 +185,7 @@ func (p *Plugin) run(ctx context.Context, req RunRequest) (*Result, error) {
 	defer cancelBase(nil)
 	runCtx, cancelTimeout := context.WithTimeoutCause(base, p.limits.Timeout, errTimeoutCause)
 	defer cancelTimeout()
-	runCtx = context.WithValue(runCtx, runKey{}, r)
+	runCtx = &runContext{Context: runCtx, run: r}
 	if req.Cancel != nil {
 		go watchCancel(runCtx, req.Cancel, &r.cancelled, p.engine.policy.CancelGrace, cancelBase)
 	}
