@@ -61,7 +61,7 @@ bench: build ## benchmarks; figures go to BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./bench/ | tee -a bin/bench.txt
 
 run: build ## start phasehost on $(ADDR) with the memory engine and the reference plugins
-	bin/phasehost --addr $(ADDR) --plugins bin/plugins
+	bin/phasehost --addr $(ADDR) --plugins bin/plugins --cache-dir .cache/wazero
 
 # The hand-written test modules are committed; rebuilding them needs wabt,
 # clang, lld and wasi-libc (apt-get install -y wabt clang lld wasi-libc).
