@@ -22,6 +22,20 @@ import (
 
 // Plugin is a validated, compiled module. It is immutable and safe for
 // concurrent use: every Run gets its own instance.
+//
+// # Drain
+//
+// A plugin taken out of service (removed, or replaced by an upload of the same
+// name and version) is retired, not closed: Retire closes its compiled code
+// once nothing uses it. Two things use it:
+//   - runs in flight: Run counts itself while it runs;
+//   - holds: Acquire/Release, taken by whoever keeps the *Plugin to run it
+//     later (a queued job holds each of its stages from submission to its end).
+//
+// So a job that resolved a plugin keeps running, or starts later, on the
+// version it resolved, and the code is released when the last such job ends.
+// Run on a closed plugin fails with ErrInstantiate. Close remains the
+// immediate release, for owners that know nothing uses the plugin.
 type Plugin struct {
 	engine   *Engine
 	rt       *runtime
@@ -35,6 +49,8 @@ type Plugin struct {
 	// is stopped through its interrupt global; otherwise its runtime checks
 	// the context (slower).
 	interruptible bool
+
+	life lifecycle // holds, runs in flight, retirement (drain.go)
 }
 
 // Manifest returns a copy of the plugin's manifest.
@@ -66,8 +82,9 @@ func (p *Plugin) SHA256() string { return p.sha256 }
 // Size returns the module size in bytes.
 func (p *Plugin) Size() int { return p.size }
 
-// Close releases the compiled code. Runs in flight must have finished.
-func (p *Plugin) Close(ctx context.Context) error { return p.compiled.Close(ctx) }
+// Close releases the compiled code now. Runs in flight must have finished;
+// to close once they have, use Retire. Closing twice is harmless.
+func (p *Plugin) Close(ctx context.Context) error { return p.closeNow(ctx) }
 
 // Emit is one accepted emit, already resolved against the manifest.
 type Emit struct {
@@ -164,6 +181,11 @@ func (p *Plugin) Run(ctx context.Context, req RunRequest) (*Result, error) {
 }
 
 func (p *Plugin) run(ctx context.Context, req RunRequest) (*Result, error) {
+	if !p.beginRun() {
+		return nil, &RunError{Plugin: p.Ref(), JobID: req.JobID, Cause: ErrInstantiate,
+			Detail: "the plugin has been closed (removed or replaced since it was resolved)"}
+	}
+	defer p.endRun()
 	logger := p.engine.logger.With(slog.String("plugin", p.manifest.Name), slog.String("version", p.manifest.Version), slog.String("job", req.JobID))
 	r := &run{
 		plugin:  p,

@@ -53,7 +53,7 @@ func (r *Registry) LoadDir(ctx context.Context, e *plugin.Engine, dir string, on
 			_ = p.Close(ctx)
 			continue
 		} else if old != nil {
-			_ = old.Close(ctx)
+			old.Retire() // closed once the runs and jobs using it are done
 		}
 		loaded = append(loaded, p)
 	}

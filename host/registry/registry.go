@@ -34,7 +34,8 @@ type entry struct {
 func New() *Registry { return &Registry{byName: map[string][]entry{}} }
 
 // Add registers p. A plugin with the same name and version is replaced and
-// returned, so the caller can close it once its runs have drained.
+// returned, so the caller can retire it (plugin.Plugin.Retire: closed once its
+// runs and holds have drained).
 func (r *Registry) Add(p *plugin.Plugin) (replaced *plugin.Plugin, err error) {
 	v, err := semver.StrictNewVersion(p.Version())
 	if err != nil {
@@ -56,7 +57,8 @@ func (r *Registry) Add(p *plugin.Plugin) (replaced *plugin.Plugin, err error) {
 	return nil, nil
 }
 
-// Remove unregisters name@version and returns it.
+// Remove unregisters name@version and returns it; the caller retires it.
+// Once Remove has returned, Acquire no longer hands it out.
 func (r *Registry) Remove(name, version string) (*plugin.Plugin, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -76,9 +78,32 @@ func (r *Registry) Remove(name, version string) (*plugin.Plugin, bool) {
 // Resolve returns the plugin for a pipeline entry: "name" (the highest
 // version), "name@1.2.0" (exactly) or "name@<semver range>" (the highest match).
 func (r *Registry) Resolve(spec string) (*plugin.Plugin, error) {
-	name, want, hasVersion := strings.Cut(spec, "@")
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.resolveLocked(spec)
+}
+
+// Acquire is Resolve that also takes a hold on the plugin (plugin.Plugin.Acquire),
+// atomically with respect to Add and Remove: a plugin removed or replaced
+// afterwards and retired stays open until the caller's Release. Whoever
+// keeps a resolved plugin to run it later (a queued job) uses Acquire.
+func (r *Registry) Acquire(spec string) (*plugin.Plugin, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, err := r.resolveLocked(spec)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Acquire() {
+		// Closed while still registered: its owner closed it instead of
+		// removing and retiring it.
+		return nil, fmt.Errorf("%w: %s is closed", ErrNotFound, p.Ref())
+	}
+	return p, nil
+}
+
+func (r *Registry) resolveLocked(spec string) (*plugin.Plugin, error) {
+	name, want, hasVersion := strings.Cut(spec, "@")
 	list := r.byName[name]
 	if len(list) == 0 {
 		return nil, fmt.Errorf("%w: no plugin named %q (loaded: %s)", ErrNotFound, name, r.namesLocked())

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/phasehost/phasehost/host/manifest"
 	"github.com/phasehost/phasehost/host/registry"
 	"github.com/phasehost/phasehost/host/store"
 )
@@ -23,6 +24,14 @@ var (
 	ErrUnknownPlugin = errors.New("unknown plugin")
 	ErrRouteNotFound = errors.New("no such route")
 	ErrNotReady      = errors.New("not ready")
+	// ErrPluginAdminDisabled: plugin upload and removal need an operator
+	// token, and the server has none.
+	ErrPluginAdminDisabled = errors.New("plugin admin disabled")
+	// ErrInvalidPlugin: an uploaded module was refused; the error also wraps
+	// the *manifest.InvalidError whose problems the answer lists.
+	ErrInvalidPlugin    = errors.New("invalid plugin")
+	ErrPluginNotFound   = errors.New("plugin not found")
+	ErrUnsupportedMedia = errors.New("unsupported media type")
 )
 
 // errorMap lists, in order of precedence, each sentinel with its HTTP status
@@ -33,6 +42,10 @@ var errorMap = []struct {
 	code   string
 }{
 	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
+	{ErrPluginAdminDisabled, http.StatusForbidden, "plugin_admin_disabled"},
+	{ErrInvalidPlugin, http.StatusUnprocessableEntity, "invalid_plugin"},
+	{ErrPluginNotFound, http.StatusNotFound, "plugin_not_found"},
+	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
@@ -47,7 +60,8 @@ var errorMap = []struct {
 	{store.ErrClosed, http.StatusServiceUnavailable, "shutting_down"},
 }
 
-// errorBody is the JSON form of every error: {"error": {"code", "message"}}.
+// errorBody is the JSON form of every error: {"error": {"code", "message"}},
+// plus "problems" when a module was refused.
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -55,6 +69,9 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Problems lists every problem of a refused module (invalid_plugin), each
+	// {"path", "message"}.
+	Problems []manifest.Problem `json:"problems,omitempty"`
 }
 
 // classify returns the status and code of err.
@@ -76,7 +93,11 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		s.log.Error("request failed", slog.String("method", c.Request.Method), slog.String("path", c.FullPath()), errAttr(err))
 		msg = "internal error"
 	}
-	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	detail := errorDetail{Code: code, Message: msg}
+	if inv, ok := errors.AsType[*manifest.InvalidError](err); ok && status != http.StatusInternalServerError {
+		detail.Problems = inv.Problems
+	}
+	c.AbortWithStatusJSON(status, errorBody{Error: detail})
 }
 
 // ErrorAttr is the slog attribute "error" of err: its message and the chain

@@ -69,8 +69,9 @@ func (s *Server) submit(c *gin.Context) {
 	c.JSON(http.StatusAccepted, submitResponse{ID: j.id, Token: s.token(j.id), Status: event.StatusQueued})
 }
 
-// accept decodes, resolves, stores and queues a job.
-func (s *Server) accept(c *gin.Context) (*activeJob, error) {
+// accept decodes, resolves, stores and queues a job. The job holds its
+// plugins (registry.Acquire) until it ends: see activeJob.release.
+func (s *Server) accept(c *gin.Context) (_ *activeJob, err error) {
 	if s.stopping.Load() {
 		return nil, ErrShuttingDown
 	}
@@ -79,9 +80,14 @@ func (s *Server) accept(c *gin.Context) (*activeJob, error) {
 		return nil, err
 	}
 	j := &activeJob{id: newID(), input: req.Input, cancel: make(chan struct{}), state: event.StatusQueued}
+	defer func() {
+		if err != nil {
+			j.release()
+		}
+	}()
 	nj := store.NewJob{ID: j.id, Pipeline: req.Pipeline}
 	for i, spec := range req.Pipeline {
-		p, err := s.reg.Resolve(spec)
+		p, err := s.reg.Acquire(spec)
 		if err != nil {
 			return nil, fmt.Errorf("%w: pipeline[%d] %q: %w", ErrUnknownPlugin, i, spec, err)
 		}
@@ -250,6 +256,7 @@ func (s *Server) cancelQueued(j *activeJob, why string) bool {
 	}
 	s.sm.JobFinished(event.StatusCancelled)
 	s.forget(j.id)
+	j.release()
 	return true
 }
 

@@ -190,6 +190,8 @@ func (s *Server) routes() http.Handler {
 	v1.GET("/jobs/:id/events", s.events)
 	v1.GET("/ws", s.ws.handle)
 	v1.GET("/plugins", s.listPlugins)
+	v1.POST("/plugins", s.uploadPlugin)
+	v1.DELETE("/plugins/:name/:version", s.removePlugin)
 	return r
 }
 
@@ -254,13 +256,7 @@ type limitsInfo struct {
 func (s *Server) listPlugins(c *gin.Context) {
 	out := []pluginInfo{}
 	for _, p := range s.reg.List() {
-		m := p.Manifest()
-		l := p.Limits()
-		out = append(out, pluginInfo{
-			Name: m.Name, Version: m.Version, Stage: m.Stage, Description: m.Description, Phases: m.Phases,
-			Limits: limitsInfo{MemoryMB: l.MemoryMB, TimeoutMS: l.Timeout.Milliseconds(), MaxEvents: l.MaxEvents, MaxOutputBytes: l.MaxOutputBytes},
-			Weight: m.EffectiveWeight(), SHA256: p.SHA256(), Size: p.Size(),
-		})
+		out = append(out, infoOf(p)) // plugins.go
 	}
 	c.JSON(http.StatusOK, gin.H{"plugins": out})
 }

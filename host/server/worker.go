@@ -160,6 +160,7 @@ func (s *Server) worker() {
 		j.mu.Unlock()
 		s.sm.JobsRunning(1)
 		s.run(j)
+		j.release()
 		s.sm.JobsRunning(-1)
 		s.forget(j.id)
 	}
