@@ -29,4 +29,10 @@
 //
 // An emit with an undeclared phase id is refused (-1), never published, logged
 // with plugin, version, job and id, and counted.
+//
+// # Retirement
+//
+// A plugin taken out of service is retired (Plugin.Retire), not closed: its
+// compiled code is closed once no run is in flight and no hold
+// (Plugin.Acquire, taken by a queued or running job) remains. See Plugin.
 package plugin
