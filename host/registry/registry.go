@@ -23,6 +23,7 @@ var ErrNotFound = errors.New("plugin not found")
 type Registry struct {
 	mu     sync.RWMutex
 	byName map[string][]entry // sorted by version, highest first
+	pinned map[string]*semver.Version
 }
 
 type entry struct {
@@ -31,7 +32,9 @@ type entry struct {
 }
 
 // New returns an empty Registry.
-func New() *Registry { return &Registry{byName: map[string][]entry{}} }
+func New() *Registry {
+	return &Registry{byName: map[string][]entry{}, pinned: map[string]*semver.Version{}}
+}
 
 // Add registers p. A plugin with the same name and version is replaced and
 // returned, so the caller can retire it (plugin.Plugin.Retire: closed once its
@@ -69,14 +72,17 @@ func (r *Registry) Remove(name, version string) (*plugin.Plugin, bool) {
 			if len(r.byName[name]) == 0 {
 				delete(r.byName, name)
 			}
+			if v, ok := r.pinned[name]; ok && v.Equal(e.v) {
+				delete(r.pinned, name) // back to the highest version
+			}
 			return e.p, true
 		}
 	}
 	return nil, false
 }
 
-// Resolve returns the plugin for a pipeline entry: "name" (the highest
-// version), "name@1.2.0" (exactly) or "name@<semver range>" (the highest match).
+// Resolve returns the plugin for a pipeline entry: "name" (the pinned
+// version, else the highest), "name@1.2.0" (exactly) or "name@<semver range>" (the highest match).
 func (r *Registry) Resolve(spec string) (*plugin.Plugin, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -109,7 +115,8 @@ func (r *Registry) resolveLocked(spec string) (*plugin.Plugin, error) {
 		return nil, fmt.Errorf("%w: no plugin named %q (loaded: %s)", ErrNotFound, name, r.namesLocked())
 	}
 	if !hasVersion {
-		return list[0].p, nil
+		e, _ := r.activeLocked(name)
+		return e.p, nil
 	}
 	if v, err := semver.StrictNewVersion(want); err == nil {
 		for _, e := range list {

@@ -192,6 +192,8 @@ func (s *Server) routes() http.Handler {
 	v1.GET("/plugins", s.listPlugins)
 	v1.POST("/plugins", s.uploadPlugin)
 	v1.DELETE("/plugins/:name/:version", s.removePlugin)
+	v1.PUT("/plugins/:name/active", s.putActive)       // plugins_pin.go
+	v1.DELETE("/plugins/:name/active", s.deleteActive) // plugins_pin.go
 	return r
 }
 
@@ -243,6 +245,8 @@ type pluginInfo struct {
 	Weight      float64    `json:"weight"`
 	SHA256      string     `json:"sha256"`
 	Size        int        `json:"size"`
+	Active      bool       `json:"active"`           // a bare name resolves to this version
+	Pinned      bool       `json:"pinned,omitempty"` // active because an operator pinned it
 }
 
 // limitsInfo is a plugin's effective limits (its manifest's, capped by policy).
@@ -255,8 +259,10 @@ type limitsInfo struct {
 
 func (s *Server) listPlugins(c *gin.Context) {
 	out := []pluginInfo{}
-	for _, p := range s.reg.List() {
-		out = append(out, infoOf(p)) // plugins.go
+	for _, e := range s.reg.Entries() {
+		info := infoOf(e.Plugin) // plugins.go
+		info.Active, info.Pinned = e.Active, e.Pinned
+		out = append(out, info)
 	}
 	c.JSON(http.StatusOK, gin.H{"plugins": out})
 }

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/phasehost/phasehost/host/registry"
+)
+
+// Pinning and rollback: PUT /v1/plugins/:name/active {"version": "1.2.0"}
+// pins the version a bare name resolves to for new jobs; {"version": null}
+// or DELETE /v1/plugins/:name/active unpins (back to the highest version).
+// Both need the operator token. Jobs already accepted keep the version they
+// resolved.
+
+// activeInfo is the answer of the pin routes.
+type activeInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"` // "" when no version of name is loaded
+	Pinned  bool   `json:"pinned"`
+}
+
+// putActive is PUT /v1/plugins/:name/active: 200 with the active version; 404
+// plugin_not_found (naming the loaded versions) when that version is not loaded.
+func (s *Server) putActive(c *gin.Context) {
+	if err := s.authorizePluginAdmin(c, "pinning a plugin version"); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var body struct {
+		Version *string `json:"version"`
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 4<<10))
+	if err == nil {
+		err = json.Unmarshal(raw, &body)
+	}
+	if err != nil {
+		s.writeError(c, fmt.Errorf(`%w: the body is {"version": "1.2.0"} or {"version": null}: %w`, ErrBadRequest, err))
+		return
+	}
+	name := c.Param("name")
+	if body.Version == nil {
+		s.unpin(c, name)
+		return
+	}
+	if err := s.reg.Pin(name, *body.Version); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			err = fmt.Errorf("%w: %w", ErrPluginNotFound, err)
+		}
+		s.writeError(c, err)
+		return
+	}
+	v, pinned := s.reg.Active(name)
+	s.log.Info("plugin version pinned", slog.String("plugin", name+"@"+v))
+	c.JSON(http.StatusOK, activeInfo{Name: name, Version: v, Pinned: pinned})
+}
+
+// deleteActive is DELETE /v1/plugins/:name/active.
+func (s *Server) deleteActive(c *gin.Context) {
+	if err := s.authorizePluginAdmin(c, "unpinning a plugin version"); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	s.unpin(c, c.Param("name"))
+}
+
+// unpin answers 200 with the now active version, or 404 when no version of
+// name is loaded.
+func (s *Server) unpin(c *gin.Context, name string) {
+	was := s.reg.Unpin(name)
+	v, pinned := s.reg.Active(name)
+	if v == "" {
+		s.writeError(c, fmt.Errorf("%w: no plugin named %q is loaded", ErrPluginNotFound, name))
+		return
+	}
+	if was {
+		s.log.Info("plugin version unpinned", slog.String("plugin", name), slog.String("active", v))
+	}
+	c.JSON(http.StatusOK, activeInfo{Name: name, Version: v, Pinned: pinned})
+}
