@@ -36,6 +36,10 @@ type config struct {
 	// policy caps what plugins may ask for (zero: plugin.DefaultPolicy).
 	policy         plugin.Policy
 	maxResultBytes int
+	// watch: keep the registry in step with --plugins (a directory).
+	watch bool
+	// warm is how many pre-warmed instances each active plugin version keeps.
+	warm int
 }
 
 // listFlag is a flag that may be repeated, each value a comma-separated list.
@@ -91,6 +95,7 @@ Flags:
 	}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.plugins, "plugins", "bin/plugins", "directory of plugin modules (.wasm); the server refuses to start if none loads")
+	fs.BoolVar(&c.watch, "watch", true, "when --plugins is a directory, watch it: a new or changed .wasm is loaded, a removed one unloaded (its running and queued jobs finish first)")
 	fs.StringVar(&c.secret, "secret", "", "secret keying job tokens (HMAC-SHA256); empty: random per process")
 	fs.StringVar(&c.operatorToken, "operator-token", "", "token granting access to every job and to GET /v1/jobs; empty: none")
 	fs.IntVar(&c.workers, "workers", 4, "jobs run at once")
@@ -162,7 +167,8 @@ func run(ctx context.Context, c config) error {
 	defer engine.Close(context.WithoutCancel(ctx))
 
 	plugins := registry.New()
-	loaded, failed, err := plugins.LoadDir(ctx, engine, c.plugins)
+	watcher := registry.NewWatcher(plugins, engine, c.plugins, registry.WatchOptions{Logger: log})
+	loaded, failed, err := watcher.Scan(ctx)
 	if err != nil {
 		return fmt.Errorf("--plugins: %w", err)
 	}
@@ -172,8 +178,12 @@ func run(ctx context.Context, c config) error {
 	if len(loaded) == 0 {
 		return fmt.Errorf("--plugins %s: no plugin loaded", c.plugins)
 	}
-	for _, p := range loaded {
-		log.Info("plugin loaded", slog.String("plugin", p.Ref()), slog.String("sha256", p.SHA256()))
+	if st, err := os.Stat(c.plugins); err == nil && st.IsDir() && c.watch {
+		go func() {
+			if err := watcher.Run(ctx); err != nil {
+				log.Error("not watching the plugins directory", slog.String("dir", c.plugins), server.ErrorAttr(err))
+			}
+		}()
 	}
 
 	st, err := openStore(ctx, c, log, metrics.NewRedis(reg))

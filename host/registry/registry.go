@@ -65,6 +65,10 @@ func (r *Registry) Add(p *plugin.Plugin) (replaced *plugin.Plugin, err error) {
 func (r *Registry) Remove(name, version string) (*plugin.Plugin, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.removeLocked(name, version)
+}
+
+func (r *Registry) removeLocked(name, version string) (*plugin.Plugin, bool) {
 	list := r.byName[name]
 	for i, e := range list {
 		if e.p.Version() == version {
@@ -174,4 +178,18 @@ func versions(list []entry) string {
 		vs[i] = e.p.Version()
 	}
 	return strings.Join(vs, ", ")
+}
+
+// RemovePlugin unregisters p if it is the plugin registered under its name
+// and version (not one that replaced it since); the caller retires it.
+func (r *Registry) RemovePlugin(p *plugin.Plugin) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.byName[p.Name()] {
+		if e.p == p {
+			r.removeLocked(p.Name(), p.Version())
+			return true
+		}
+	}
+	return false
 }

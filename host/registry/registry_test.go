@@ -17,6 +17,19 @@ import (
 	"github.com/phasehost/phasehost/sdk/go/abi"
 )
 
+// repackVersion returns the module b with its manifest's version set to v.
+func repackVersion(t *testing.T, b []byte, v string) []byte {
+	t.Helper()
+	secs, err := wasmbin.CustomSections(b, abi.ManifestSection)
+	require.NoError(t, err)
+	m, err := manifest.ParseJSON(secs[0])
+	require.NoError(t, err)
+	m.Version = v
+	packed, err := wasmbin.SetCustomSection(b, abi.ManifestSection, m.JSON())
+	require.NoError(t, err)
+	return packed
+}
+
 // loadVersions loads testdata's ok.wasm repacked as each version.
 func loadVersions(t *testing.T, e *plugin.Engine, vs ...string) []*plugin.Plugin {
 	t.Helper()
