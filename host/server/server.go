@@ -194,6 +194,7 @@ func (s *Server) routes() http.Handler {
 	v1.DELETE("/plugins/:name/:version", s.removePlugin)
 	v1.PUT("/plugins/:name/active", s.putActive)       // plugins_pin.go
 	v1.DELETE("/plugins/:name/active", s.deleteActive) // plugins_pin.go
+	s.mountWeb(r)                                      // web.go: dashboard, /v1/client.js, /v1/example, /v1/openapi.json
 	return r
 }
 
