@@ -47,10 +47,12 @@ lint: ## gofmt and go vet, every module, native and wasip1
 	$(GO) vet $(PKGS)
 	$(GOFLAGS_WASM) $(GO) vet ./sdk/go/... ./plugins/internal/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
 
-# Tests start their own redis-server on a free port; this installs it when it
-# is missing (as root with apt-get) or says the exact install line.
+# Tests start their own redis-server on a free port and drive the dashboard in
+# headless Chromium; these install them when missing (as root with apt-get) or
+# say the exact install line.
 deps:
 	@scripts/ensure-redis.sh
+	@scripts/ensure-chromium.sh
 
 test: deps build lint gen-check ## build everything, then run every test (with -race for the host)
 	$(GO) test -count=1 $(PKGS)
