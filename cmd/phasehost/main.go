@@ -96,6 +96,7 @@ Flags:
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.plugins, "plugins", "bin/plugins", "directory of plugin modules (.wasm); the server refuses to start if none loads")
 	fs.BoolVar(&c.watch, "watch", true, "when --plugins is a directory, watch it: a new or changed .wasm is loaded, a removed one unloaded (its running and queued jobs finish first)")
+	fs.IntVar(&c.warm, "warm", 2, "pre-warmed instances (instantiated, _initialize run) kept per active plugin version, so a stage starts at its run entry; 0 disables")
 	fs.StringVar(&c.secret, "secret", "", "secret keying job tokens (HMAC-SHA256); empty: random per process")
 	fs.StringVar(&c.operatorToken, "operator-token", "", "token granting access to every job and to GET /v1/jobs; empty: none")
 	fs.IntVar(&c.workers, "workers", 4, "jobs run at once")
@@ -142,6 +143,9 @@ Flags:
 	if c.publishRetry < 0 {
 		return c, errors.New("--publish-retry: must not be negative")
 	}
+	if c.warm < 0 {
+		return c, errors.New("--warm: must not be negative")
+	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
@@ -167,6 +171,7 @@ func run(ctx context.Context, c config) error {
 	defer engine.Close(context.WithoutCancel(ctx))
 
 	plugins := registry.New()
+	plugins.SetWarm(c.warm)
 	watcher := registry.NewWatcher(plugins, engine, c.plugins, registry.WatchOptions{Logger: log})
 	loaded, failed, err := watcher.Scan(ctx)
 	if err != nil {

@@ -19,6 +19,15 @@ func TestParseFlagsDefaults(t *testing.T) {
 	assert.Empty(t, c.redisURL, "memory engine by default")
 	assert.Empty(t, c.wsOrigins)
 	assert.Equal(t, 30*time.Second, c.shutdownTimeout)
+	assert.True(t, c.watch)
+	assert.Equal(t, 2, c.warm)
+	c, err = parseFlags([]string{"--redis-prefix", "p", "--shutdown-timeout", "1s", "--publish-retry", "1s", "--watch=false", "--warm", "0"})
+	require.NoError(t, err)
+	assert.False(t, c.watch)
+	assert.Zero(t, c.warm)
+	_, err = parseFlags([]string{"--redis-prefix", "p", "--shutdown-timeout", "1s", "--publish-retry", "1s", "--warm", "-1"})
+	assert.EqualError(t, err, "--warm: must not be negative")
+	assert.Error(t, err)
 }
 
 func TestParseFlagsRedisAndOrigins(t *testing.T) {

@@ -30,6 +30,15 @@
 // An emit with an undeclared phase id is refused (-1), never published, logged
 // with plugin, version, job and id, and counted.
 //
+// # Pre-warmed instances
+//
+// Plugin.SetWarm keeps a few instances made ahead (instantiated, _initialize
+// run under their own deadline and run state) so a run starts at the guest's
+// run entry; the registry keeps them for the active version of each name. An
+// instance still serves exactly one run, the run's limits and timeout clock
+// are unchanged, and its stdout/stderr and interrupt are bound to the run that
+// takes it. See warm.go.
+//
 // # Retirement
 //
 // A plugin taken out of service is retired (Plugin.Retire), not closed: its

@@ -13,6 +13,7 @@ type lifecycle struct {
 	mu       sync.Mutex
 	holds    int  // Acquire calls not yet Released
 	runs     int  // Run calls in flight
+	fills    int  // warm-instance fillers at work (warm.go)
 	retired  bool // Retire called: close once holds and runs are 0
 	closed   bool // the compiled code is closed (or being closed)
 	done     chan struct{}
@@ -63,6 +64,7 @@ func (p *Plugin) Retire() {
 	p.life.mu.Lock()
 	p.life.retired = true
 	p.closeIfIdleLocked() // unlocks
+	p.drainWarm()
 }
 
 // Done returns a channel closed once p's compiled code has been closed, by
@@ -116,13 +118,14 @@ func (p *Plugin) endRun() {
 // called with p.life.mu held and releases it.
 func (p *Plugin) closeIfIdleLocked() {
 	l := &p.life
-	if !l.retired || l.closed || l.holds > 0 || l.runs > 0 {
+	if !l.retired || l.closed || l.holds > 0 || l.runs > 0 || l.fills > 0 {
 		l.mu.Unlock()
 		return
 	}
 	l.closed = true
 	done := l.doneLocked()
 	l.mu.Unlock()
+	p.drainWarm()
 	// Not a caller's context: the close is owed whatever the caller does.
 	err := p.compiled.Close(context.Background())
 	p.life.mu.Lock()
@@ -151,10 +154,37 @@ func (p *Plugin) closeNow(ctx context.Context) error {
 	l.closed = true
 	done := l.doneLocked()
 	l.mu.Unlock()
+	p.drainWarm()
 	err := p.compiled.Close(ctx)
 	l.mu.Lock()
 	l.closeErr = err
 	l.mu.Unlock()
 	close(done)
 	return err
+}
+
+// beginFill counts a warm-instance filler; it refuses one once p is retired
+// or closed.
+func (p *Plugin) beginFill() bool {
+	p.life.mu.Lock()
+	defer p.life.mu.Unlock()
+	if p.life.closed || p.life.retired {
+		return false
+	}
+	p.life.fills++
+	return true
+}
+
+// endFill ends a filler counted by beginFill.
+func (p *Plugin) endFill() {
+	p.life.mu.Lock()
+	p.life.fills--
+	p.closeIfIdleLocked() // unlocks
+}
+
+// outOfService reports whether p is retired or closed: no more warm instances.
+func (p *Plugin) outOfService() bool {
+	p.life.mu.Lock()
+	defer p.life.mu.Unlock()
+	return p.life.retired || p.life.closed
 }

@@ -38,11 +38,20 @@ func (c *runContext) Value(key any) any {
 }
 
 func runFrom(ctx context.Context) *run {
-	if rc, ok := ctx.(*runContext); ok {
-		return rc.run
+	r, ok := ctx.(*runContext)
+	var rn *run
+	if ok {
+		rn = r.run
+	} else {
+		rn, _ = ctx.Value(runKey{}).(*run)
 	}
-	r, _ := ctx.Value(runKey{}).(*run)
-	return r
+	if rn != nil && rn.warming {
+		// _initialize of a warm instance: there is no run to serve yet.
+		// The instance is discarded (warm.go).
+		rn.touched = true
+		return nil
+	}
+	return rn
 }
 
 var (

@@ -51,6 +51,7 @@ type Plugin struct {
 	interruptible bool
 
 	life lifecycle // holds, runs in flight, retirement (drain.go)
+	warm warmPool  // pre-warmed instances (warm.go)
 }
 
 // Manifest returns a copy of the plugin's manifest.
@@ -122,7 +123,8 @@ type Result struct {
 	Events int64
 	// Refused counts emits refused for an undeclared phase id.
 	Refused int
-	// Duration covers instantiation and the run.
+	// Duration covers instantiation (unless a pre-warmed instance was
+	// taken) and the run.
 	Duration time.Duration
 }
 
@@ -149,7 +151,14 @@ type run struct {
 	logLeft    int64
 	logDropped int64
 	stderr     *guestWriter
+	// warming: the run state of a warm instance's _initialize (warm.go);
+	// touched: the guest called the ABI then.
+	warming, touched bool
 }
+
+// runEntryHook, when set (benchmarks), is called just before the guest's run
+// entry is called.
+var runEntryHook func()
 
 var (
 	errTimeoutCause = errors.New("run timeout")
@@ -214,11 +223,22 @@ func (p *Plugin) run(ctx context.Context, req RunRequest) (*Result, error) {
 
 	stdout := &guestWriter{run: r, stream: "stdout"}
 	r.stderr = &guestWriter{run: r, stream: "stderr", keepTail: true}
-	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
-		WithStdout(stdout).WithStderr(r.stderr)
-	mod, err := p.rt.r.InstantiateModule(runCtx, p.compiled, cfg)
-	if err != nil {
-		return fail(r.classify(runCtx, err, 0, "instantiating"))
+	var mod api.Module
+	warm := p.takeWarm()
+	if warm != nil {
+		// Instantiated and initialised ahead (warm.go): bound to this run
+		// from here on; the instance serves this run only.
+		warm.stdout.set(stdout)
+		warm.stderr.set(r.stderr)
+		mod = warm.mod
+	} else {
+		cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
+			WithStdout(stdout).WithStderr(r.stderr)
+		var err error
+		mod, err = p.rt.r.InstantiateModule(runCtx, p.compiled, cfg)
+		if err != nil {
+			return fail(r.classify(runCtx, err, 0, "instantiating"))
+		}
 	}
 	defer mod.Close(context.WithoutCancel(ctx))
 	if p.interruptible {
@@ -243,10 +263,13 @@ func (p *Plugin) run(ctx context.Context, req RunRequest) (*Result, error) {
 		}
 		return 0
 	}
-	if p.hasInit {
+	if p.hasInit && warm == nil {
 		if _, err := mod.ExportedFunction(abi.ExportInitialize).Call(runCtx); err != nil || r.fatal != nil {
 			return fail(r.classify(runCtx, err, memSize(), "in _initialize"))
 		}
+	}
+	if runEntryHook != nil {
+		runEntryHook()
 	}
 	results, err := mod.ExportedFunction(abi.ExportRun).Call(runCtx)
 	stdout.flush()

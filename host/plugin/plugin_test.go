@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -120,7 +121,14 @@ func TestCModule(t *testing.T) {
 
 // Every hostile module fails its run with the right cause and a precise
 // message, or is contained (budgets) and succeeds.
+// With pre-warmed instances (warm 1) the outcome is the same.
 func TestHostileModules(t *testing.T) {
+	for _, warm := range []int{0, 1} {
+		t.Run(fmt.Sprintf("warm=%d", warm), func(t *testing.T) { testHostileModules(t, warm) })
+	}
+}
+
+func testHostileModules(t *testing.T, warm int) {
 	f := newFixture(t, Policy{})
 	cases := []struct {
 		module string
@@ -154,6 +162,7 @@ func TestHostileModules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.module, func(t *testing.T) {
 			p := f.load(t, "hostile/"+tc.module+".wasm")
+			waitWarm(t, p, warm)
 			input := tc.input
 			if input == "" {
 				input = "{}"

@@ -33,6 +33,7 @@ func (r *Registry) Pin(name, version string) error {
 	for _, e := range list {
 		if e.v.Equal(v) {
 			r.pinned[name] = e.v
+			r.warmLocked(name)
 			return nil
 		}
 	}
@@ -46,6 +47,7 @@ func (r *Registry) Unpin(name string) bool {
 	defer r.mu.Unlock()
 	_, ok := r.pinned[name]
 	delete(r.pinned, name)
+	r.warmLocked(name)
 	return ok
 }
 

@@ -24,6 +24,7 @@ type Registry struct {
 	mu     sync.RWMutex
 	byName map[string][]entry // sorted by version, highest first
 	pinned map[string]*semver.Version
+	warm   int // pre-warmed instances per active version (SetWarm)
 }
 
 type entry struct {
@@ -51,12 +52,15 @@ func (r *Registry) Add(p *plugin.Plugin) (replaced *plugin.Plugin, err error) {
 		if e.v.Equal(v) {
 			replaced = e.p
 			list[i].p = p
+			replaced.SetWarm(0)
+			r.warmLocked(p.Name())
 			return replaced, nil
 		}
 	}
 	list = append(list, entry{v: v, p: p})
 	sort.Slice(list, func(i, j int) bool { return list[i].v.GreaterThan(list[j].v) })
 	r.byName[p.Name()] = list
+	r.warmLocked(p.Name())
 	return nil, nil
 }
 
@@ -79,6 +83,8 @@ func (r *Registry) removeLocked(name, version string) (*plugin.Plugin, bool) {
 			if v, ok := r.pinned[name]; ok && v.Equal(e.v) {
 				delete(r.pinned, name) // back to the highest version
 			}
+			e.p.SetWarm(0)
+			r.warmLocked(name)
 			return e.p, true
 		}
 	}
