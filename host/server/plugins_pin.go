@@ -51,7 +51,7 @@ func (s *Server) putActive(c *gin.Context) {
 	}
 	if err := s.reg.Pin(name, *body.Version); err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
-			err = fmt.Errorf("%w: %w", ErrPluginNotFound, err)
+			err = notLoaded{err} // 404 here, not the 422 of a job naming it
 		}
 		s.writeError(c, err)
 		return
@@ -84,3 +84,10 @@ func (s *Server) unpin(c *gin.Context, name string) {
 	}
 	c.JSON(http.StatusOK, activeInfo{Name: name, Version: v, Pinned: pinned})
 }
+
+// notLoaded is a registry.ErrNotFound answered as ErrPluginNotFound, with the
+// registry's message (naming the loaded versions).
+type notLoaded struct{ err error }
+
+func (e notLoaded) Error() string   { return e.err.Error() }
+func (e notLoaded) Unwrap() []error { return []error{ErrPluginNotFound, e.err} }

@@ -79,7 +79,7 @@ func TestPluginPinRollback(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s", b)
 	ae := decodeError(t, b)
 	assert.Equal(t, "plugin_not_found", ae.Error.Code)
-	assert.Contains(t, ae.Error.Message, "loaded: 1.1.0, 1.0.0")
+	assert.Equal(t, "plugin not found: ok has no version 9.9.9 (loaded: 1.1.0, 1.0.0)", ae.Error.Message)
 	resp, b = e.pin("operator", "nope", `{"version":"1.0.0"}`)
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s", b)
 	assert.Equal(t, "1.0.0", ranVersion())
