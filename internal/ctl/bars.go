@@ -20,16 +20,20 @@ type progressBars struct {
 	info []string // current source phase and message per stage
 }
 
-func newProgressBars(w io.Writer, stages []*plugin.Plugin) *progressBars {
-	pb := &progressBars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40)), info: make([]string, len(stages))}
+// newProgressBars draws one bar per label (a stage, in pipeline order); both
+// run (local stages) and watch (a remote job's stages) drive it with events.
+func newProgressBars(w io.Writer, labels []string) *progressBars {
+	// Env.StderrIsTerminal decides whether there are bars: draw them even
+	// when w is not detected as a terminal (a pty wrapper, tests).
+	pb := &progressBars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithAutoRefresh()), info: make([]string, len(labels))}
 	width := 0
-	for _, s := range stages {
-		width = max(width, len(s.Ref()))
+	for _, l := range labels {
+		width = max(width, len(l))
 	}
-	for i, s := range stages {
+	for i, l := range labels {
 		i := i
 		bar := pb.p.AddBar(10000,
-			mpb.PrependDecorators(decor.Name(s.Ref(), decor.WC{W: width + 1, C: decor.DindentRight})),
+			mpb.PrependDecorators(decor.Name(l, decor.WC{W: width + 1, C: decor.DindentRight})),
 			mpb.AppendDecorators(
 				decor.Percentage(decor.WC{W: 5}),
 				decor.Any(func(decor.Statistics) string {
@@ -42,6 +46,15 @@ func newProgressBars(w io.Writer, stages []*plugin.Plugin) *progressBars {
 		pb.bars = append(pb.bars, bar)
 	}
 	return pb
+}
+
+// stageRefs labels local stages name@version.
+func stageRefs(stages []*plugin.Plugin) []string {
+	out := make([]string, len(stages))
+	for i, s := range stages {
+		out[i] = s.Ref()
+	}
+	return out
 }
 
 func (pb *progressBars) update(ev event.Event) {

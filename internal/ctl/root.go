@@ -86,6 +86,7 @@ pipelines locally; examples makes pipeline inputs.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newPluginCmd(env), newRunCmd(env), newExampleCmd(env), newBenchCmd(env))
+	root.AddCommand(newRemoteCmds(env)...)
 	return root
 }
 

@@ -70,7 +70,7 @@ or a plugin that does not load.`,
 			}
 			var bars *progressBars
 			if env.StderrIsTerminal && !noProgress {
-				bars = newProgressBars(env.Stderr, stages)
+				bars = newProgressBars(env.Stderr, stageRefs(stages))
 			}
 			pub := &localPublisher{events: eventsOut, bars: bars}
 			runner := pipeline.NewRunner(pub, nil)
