@@ -81,7 +81,9 @@ func newRoot(env Env) *cobra.Command {
 		Long: `phasectl is the Phasehost command line.
 
 Plugin authors pack, validate, inspect and generate code for plugins, and run
-pipelines locally; examples makes pipeline inputs.`,
+pipelines locally (run); example makes pipeline inputs. Against a running
+phasehost (--server or PHASECTL_SERVER): submit, watch, cancel, plugins; bench
+load-tests a node on Redis.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
