@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/phasehost/phasehost/host/cluster"
 	"github.com/phasehost/phasehost/host/metrics"
 	"github.com/phasehost/phasehost/host/plugin"
 	"github.com/phasehost/phasehost/host/registry"
@@ -40,6 +42,8 @@ type config struct {
 	watch bool
 	// warm is how many pre-warmed instances each active plugin version keeps.
 	warm int
+	// nodeID names this node in GET /v1/nodes and in cluster announcements.
+	nodeID string
 }
 
 // listFlag is a flag that may be repeated, each value a comma-separated list.
@@ -107,6 +111,7 @@ Flags:
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis://[user:pass@]host:port/db or rediss://) of the store shared by several nodes; empty: the embedded memory engine")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", store.DefaultRedisPrefix, "prefix of every Redis key and channel")
+	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in GET /v1/nodes and the cluster; empty: random per process")
 	fs.Var(&c.wsOrigins, "ws-origin", "browser origin (https://app.example.com) allowed to open WebSockets besides the server's own host; repeat or separate with commas; * allows any")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running jobs may finish before they are cancelled")
 	fs.DurationVar(&c.publishRetry, "publish-retry", 30*time.Second, "how long a job keeps retrying an event the store cannot take (Redis down) before it fails; 0: no retry")
@@ -196,6 +201,11 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer st.Close()
+	cl, err := openCluster(ctx, c, log, engine, plugins)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
 	publishRetry := c.publishRetry
 	if publishRetry == 0 {
 		publishRetry = -1 // server.Config: negative is no retry
@@ -207,9 +217,14 @@ func run(ctx context.Context, c config) error {
 		Workers: c.workers, QueueSize: c.queue, MaxBodyBytes: c.maxBody,
 		ShutdownGrace: c.shutdownTimeout, PublishRetry: publishRetry,
 		WebSocket: server.WSConfig{AllowedOrigins: c.wsOrigins, Metrics: metrics.NewHub(reg)},
+		Cluster:   cl,
 	})
 	if err != nil {
 		return err
+	}
+	// Joins after server.New, which tells the heartbeat how to count jobs.
+	if err := cl.Start(ctx); err != nil {
+		return fmt.Errorf("--redis: %w", err)
 	}
 	return srv.Run(ctx, c.addr)
 }
@@ -229,6 +244,32 @@ func openStore(ctx context.Context, c config, log *slog.Logger, rm *metrics.Redi
 	}
 	log.Info("store: redis", slog.String("redis", redactURL(c.redisURL)), slog.String("prefix", c.redisPrefix))
 	return st, nil
+}
+
+// openCluster is the node's cluster membership: on the Redis of --redis it
+// shares uploaded plugins (not those of --plugins) and lists the live nodes;
+// without --redis the node is alone.
+func openCluster(ctx context.Context, c config, log *slog.Logger, engine *plugin.Engine, reg *registry.Registry) (*cluster.Cluster, error) {
+	opts := cluster.Options{Prefix: c.redisPrefix, NodeID: c.nodeID, Addr: c.addr, Version: buildVersion(),
+		Engine: engine, Registry: reg, Logger: log}
+	if c.redisURL == "" {
+		return cluster.Local(opts), nil
+	}
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cl, err := cluster.Open(octx, c.redisURL, opts)
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	return cl, nil
+}
+
+// buildVersion is the module version the binary was built from, or "devel".
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }
 
 // redisLogger routes go-redis's internal log lines (dial failures while

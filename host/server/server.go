@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/phasehost/phasehost/host/cluster"
 	"github.com/phasehost/phasehost/host/metrics"
 	"github.com/phasehost/phasehost/host/pipeline"
 	"github.com/phasehost/phasehost/host/plugin"
@@ -58,6 +59,9 @@ type Config struct {
 	ReadyCache time.Duration
 	// WebSocket configures GET /v1/ws (ws.go).
 	WebSocket WSConfig
+	// Cluster shares uploaded plugins with the nodes of one Redis and lists
+	// them (GET /v1/nodes; nodes.go). Nil: this node alone.
+	Cluster *cluster.Cluster
 }
 
 func (c Config) withDefaults() Config {
@@ -103,6 +107,7 @@ type Server struct {
 	sm      *metrics.Server
 	handler http.Handler
 	ws      *wsServer
+	cluster *cluster.Cluster // nodes.go
 
 	queue    chan *activeJob
 	slots    chan struct{} // one per queued job: a reservation in queue
@@ -150,6 +155,8 @@ func New(cfg Config) (*Server, error) {
 		active:  map[string]*activeJob{},
 		closing: make(chan struct{}),
 	}
+	s.cluster = clusterOf(cfg) // nodes.go
+	s.cluster.SetRunning(s.runningJobs)
 	s.pub = &countingPublisher{s: cfg.Store, m: cfg.Metrics, retry: cfg.PublishRetry, log: cfg.Logger}
 	s.runner = pipeline.NewRunner(s.pub, nil)
 	ws, err := newWS(s)
@@ -190,8 +197,10 @@ func (s *Server) routes() http.Handler {
 	v1.GET("/jobs/:id/events", s.events)
 	v1.GET("/ws", s.ws.handle)
 	v1.GET("/plugins", s.listPlugins)
-	v1.POST("/plugins", s.uploadPlugin)
-	v1.DELETE("/plugins/:name/:version", s.removePlugin)
+	// nodes.go: an upload or removal that succeeds is published to the cluster.
+	v1.POST("/plugins", s.publishing(s.uploadPlugin))
+	v1.DELETE("/plugins/:name/:version", s.unpublishing(s.removePlugin))
+	v1.GET("/nodes", s.listNodes)
 	v1.PUT("/plugins/:name/active", s.putActive)       // plugins_pin.go
 	v1.DELETE("/plugins/:name/active", s.deleteActive) // plugins_pin.go
 	s.mountWeb(r)                                      // web.go: dashboard, /v1/client.js, /v1/example, /v1/openapi.json
