@@ -16,3 +16,6 @@ func (r *Redis) Deafen(ctx context.Context) error { return r.hub.ps.Unsubscribe(
 
 // FixPubID makes every Publish carry id, as go-redis resending one call would.
 func (r *Redis) FixPubID(id string) { r.fixedPubID = id }
+
+// ProbeChannel is the node's readiness probe channel.
+func (r *Redis) ProbeChannel() string { return r.probeChannel() }

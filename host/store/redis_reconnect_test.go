@@ -142,6 +142,13 @@ func TestRedisReadyDeaf(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, s.Ready(ctx))
 	require.NoError(t, s.Deafen(ctx))
+	// UNSUBSCRIBE travels on the pub/sub connection, the probe's PUBLISH on
+	// another: wait until Redis has applied the first.
+	raw := rawClient(t, srv)
+	require.Eventually(t, func() bool {
+		n, err := raw.PubSubNumSub(ctx, s.ProbeChannel()).Result()
+		return err == nil && n[s.ProbeChannel()] == 0
+	}, 5*time.Second, 10*time.Millisecond)
 	err := s.Ready(ctx)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "probe not received")
