@@ -163,6 +163,19 @@ export class Client {
     });
   }
 
+  /** Pins the version a bare plugin name resolves to (operator); rollback is a pin. */
+  pinPlugin(name, version, operatorToken = this.operatorToken) {
+    return this.request("PUT", `/v1/plugins/${encodeURIComponent(name)}/active`, {
+      token: operatorToken,
+      body: { version },
+    });
+  }
+
+  /** Unpins a plugin name: it resolves to its highest version again (operator). */
+  unpinPlugin(name, operatorToken = this.operatorToken) {
+    return this.request("DELETE", `/v1/plugins/${encodeURIComponent(name)}/active`, { token: operatorToken });
+  }
+
   /** The example input document (examples/bracket.json). */
   example() {
     return this.request("GET", "/v1/example");

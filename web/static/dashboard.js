@@ -200,6 +200,25 @@ function renderPlugins(list) {
     d.dataset.plugin = p.name + "@" + p.version;
     const head = el("div", "row");
     head.append(el("strong", "", p.name), el("span", "", p.version), el("span", "muted", "stage " + p.stage));
+    if (p.active) head.append(el("span", "badge active", p.pinned ? "active (pinned)" : "active"));
+    // Pin another version (a rollback), or unpin the pinned one; the active,
+    // unpinned version has nothing to pin.
+    if (!p.active || p.pinned) {
+      const pin = el("button", "pin operator-only", p.pinned ? "Unpin" : "Pin");
+      pin.type = "button";
+      pin.hidden = !operatorToken();
+      pin.addEventListener("click", async () => {
+        try {
+          if (p.pinned) await client.unpinPlugin(p.name, operatorToken());
+          else await client.pinPlugin(p.name, p.version, operatorToken());
+          $("upload-status").textContent = p.pinned ? `unpinned ${p.name}` : `pinned ${p.name}@${p.version}`;
+        } catch (err) {
+          $("upload-status").textContent = "pin: " + err.message;
+        }
+        loadPlugins();
+      });
+      head.append(pin);
+    }
     const rm = el("button", "remove operator-only", "Remove");
     rm.type = "button";
     rm.hidden = !operatorToken();
