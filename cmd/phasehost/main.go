@@ -201,7 +201,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer st.Close()
-	cl, err := openCluster(ctx, c, log, engine, plugins)
+	cl, err := openCluster(ctx, c, log, engine, plugins, st)
 	if err != nil {
 		return err
 	}
@@ -249,9 +249,13 @@ func openStore(ctx context.Context, c config, log *slog.Logger, rm *metrics.Redi
 // openCluster is the node's cluster membership: on the Redis of --redis it
 // shares uploaded plugins (not those of --plugins) and lists the live nodes;
 // without --redis the node is alone.
-func openCluster(ctx context.Context, c config, log *slog.Logger, engine *plugin.Engine, reg *registry.Registry) (*cluster.Cluster, error) {
+func openCluster(ctx context.Context, c config, log *slog.Logger, engine *plugin.Engine, reg *registry.Registry, st store.Store) (*cluster.Cluster, error) {
 	opts := cluster.Options{Prefix: c.redisPrefix, NodeID: c.nodeID, Addr: c.addr, Version: buildVersion(),
 		Engine: engine, Registry: reg, Logger: log}
+	// The control channel rides on the store's pub/sub connection: one per node.
+	if l, ok := st.(cluster.Listener); ok {
+		opts.Listener = l
+	}
 	if c.redisURL == "" {
 		return cluster.Local(opts), nil
 	}

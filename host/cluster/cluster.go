@@ -15,9 +15,11 @@
 // from its own --plugins directory stay local to it: each node's directory is
 // its own operator's business, and two nodes' directories may disagree.
 //
-// Each node subscribes to the control channel on a pub/sub connection of its
-// own (a second one besides the store's, which carries the job channels).
-// Announcements are applied one at a time, in the order Redis delivered them.
+// Each node subscribes to the control channel on the store's shared pub/sub
+// connection (Options.Listener; store.Redis provides it), so a node holds one
+// Redis pub/sub connection for job channels and control alike; without a
+// Listener the cluster opens a connection of its own. Announcements are
+// applied one at a time, in the order Redis delivered them.
 // A node loads everything in PREFIX:plugins when it starts (after it has
 // subscribed, so no announcement falls between the two).
 package cluster
@@ -67,11 +69,24 @@ type Options struct {
 	Engine   *plugin.Engine
 	Registry *registry.Registry
 	Logger   *slog.Logger // nil: slog.Default()
+	// Listener, when set, carries the control channel on the store's shared
+	// pub/sub connection (store.Redis implements it), so a node holds one
+	// Redis pub/sub connection in all; nil: the cluster opens its own.
+	Listener Listener
 	// HeartbeatInterval is how often the node's heartbeat is refreshed;
 	// HeartbeatTTL how long it lives unrefreshed. Zero: the defaults.
 	HeartbeatInterval time.Duration
 	HeartbeatTTL      time.Duration
 }
+
+// Listener subscribes a channel on an existing pub/sub connection and calls
+// fn with each payload; fn must not block.
+type Listener interface {
+	Listen(ctx context.Context, channel string, fn func(payload string)) (stop func(), err error)
+}
+
+// controlBuffer is how many announcements may wait while one is applied.
+const controlBuffer = 1024
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Prefix == "" {
@@ -135,7 +150,8 @@ type Cluster struct {
 	mu       sync.Mutex
 	stop     context.CancelFunc
 	loops    sync.WaitGroup
-	pubsub   *redis.PubSub
+	pubsub   *redis.PubSub // own control connection, when no Listener
+	unlisten func()        // the Listener's stop
 	closed   bool
 	startErr error
 }
@@ -212,14 +228,41 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return errors.New("cluster: already started or closed")
 	}
 	lctx, stop := context.WithCancel(ctx)
-	ps := c.rdb.Subscribe(lctx, c.controlChannel())
-	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
-		stop()
-		_ = ps.Close()
-		return fmt.Errorf("cluster: subscribe %s: %w", c.controlChannel(), err)
+	// Announcements wait in msgs while the initial load runs.
+	msgs := make(chan string, controlBuffer)
+	if c.o.Listener != nil {
+		unlisten, err := c.o.Listener.Listen(ctx, c.controlChannel(), func(payload string) {
+			select { // never block the shared connection's reader
+			case msgs <- payload:
+			default:
+				c.log.Error("cluster: announcement dropped: too many waiting", slog.Int("waiting", controlBuffer))
+			}
+		})
+		if err != nil {
+			stop()
+			return fmt.Errorf("cluster: subscribe %s: %w", c.controlChannel(), err)
+		}
+		c.stop, c.unlisten = stop, unlisten
+	} else {
+		ps := c.rdb.Subscribe(lctx, c.controlChannel())
+		if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
+			stop()
+			_ = ps.Close()
+			return fmt.Errorf("cluster: subscribe %s: %w", c.controlChannel(), err)
+		}
+		c.stop, c.pubsub = stop, ps
+		c.loops.Add(1)
+		go func() {
+			defer c.loops.Done()
+			for m := range ps.Channel() {
+				select {
+				case msgs <- m.Payload:
+				case <-lctx.Done():
+					return
+				}
+			}
+		}()
 	}
-	msgs := ps.Channel() // buffered; announcements wait there during the initial load
-	c.stop, c.pubsub = stop, ps
 	if err := c.loadAll(ctx); err != nil {
 		c.log.Error("cluster: published plugins not read", slog.String("error", err.Error()))
 	}
@@ -233,11 +276,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 			select {
 			case <-lctx.Done():
 				return
-			case m, ok := <-msgs:
-				if !ok {
-					return
-				}
-				c.handle(lctx, m.Payload)
+			case payload := <-msgs:
+				c.handle(lctx, payload)
 			}
 		}
 	}()
@@ -269,7 +309,7 @@ func (c *Cluster) Close() error {
 		return nil
 	}
 	c.closed = true
-	stop, ps := c.stop, c.pubsub
+	stop, ps, unlisten := c.stop, c.pubsub, c.unlisten
 	c.mu.Unlock()
 	if c.rdb == nil {
 		return nil
@@ -280,6 +320,9 @@ func (c *Cluster) Close() error {
 	var errs []error
 	if ps != nil {
 		errs = append(errs, ps.Close())
+	}
+	if unlisten != nil {
+		unlisten()
 	}
 	c.loops.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

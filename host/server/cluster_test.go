@@ -47,9 +47,11 @@ func newClusterNode(t *testing.T, rs *redistest.Server, logs *logRecorder) clust
 			c.Logger = log
 		}
 		var err error
+		listener, ok := c.Store.(*recordingStore).Store.(cluster.Listener)
+		require.True(t, ok, "the Redis store carries the control channel")
 		cl, err = cluster.Open(context.Background(), rs.URL(), cluster.Options{
 			Engine: c.Engine, Registry: c.Registry, Logger: log, Addr: "test", Version: "test",
-			HeartbeatInterval: testBeat, HeartbeatTTL: testTTL,
+			HeartbeatInterval: testBeat, HeartbeatTTL: testTTL, Listener: listener,
 		})
 		require.NoError(t, err)
 		c.Cluster = cl
@@ -178,6 +180,8 @@ func TestClusterNodes(t *testing.T) {
 	a := newClusterNode(t, rs, nil)
 	b := newClusterNode(t, rs, nil)
 	both := []string{a.cl.ID(), b.cl.ID()}
+	// Each node's store subscription and control channel share one pub/sub connection.
+	assert.Equal(t, 2, pubsubConns(t, rawRedis(t, rs)), "one pub/sub connection per node")
 	assert.ElementsMatch(t, both, a.nodeIDs())
 	assert.ElementsMatch(t, both, b.nodeIDs())
 

@@ -59,9 +59,10 @@ type redisHub struct {
 
 	cmdMu sync.Mutex
 
-	mu      sync.Mutex
-	entries map[string]*redisEntry // by channel
-	probes  map[string]chan struct{}
+	mu        sync.Mutex
+	entries   map[string]*redisEntry // by channel
+	probes    map[string]chan struct{}
+	listeners map[string]func(payload string) // other channels sharing the connection (Listen)
 	token   uint64
 	closed  bool
 
@@ -88,6 +89,7 @@ func newRedisHub(ctx context.Context, r *Redis) (*redisHub, error) {
 		ps:        r.rdb.Subscribe(ctx),
 		entries:   map[string]*redisEntry{},
 		probes:    map[string]chan struct{}{},
+		listeners: map[string]func(string){},
 		resyncReq: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
@@ -344,6 +346,13 @@ func (h *redisHub) read() {
 }
 
 func (h *redisHub) onMessage(ctx context.Context, m *redis.Message) {
+	h.mu.Lock()
+	fn := h.listeners[m.Channel]
+	h.mu.Unlock()
+	if fn != nil {
+		fn(m.Payload)
+		return
+	}
 	if m.Channel == h.r.probeChannel() {
 		h.mu.Lock()
 		if w, ok := h.probes[m.Payload]; ok {
@@ -550,4 +559,50 @@ func (s *redisSub) closeLocked(err error) {
 	e.lingerID++
 	id := e.lingerID
 	time.AfterFunc(max(h.r.opts.Linger, 0), func() { h.unsubscribeIfIdle(e, id) })
+}
+
+// Listen subscribes channel on the node's one shared pub/sub connection and
+// calls fn with the payload of each message, on the connection's reader
+// goroutine: fn must return quickly (hand the payload to a goroutine of its
+// own). Other parts of a node (the cluster's control channel) use it so that a
+// node holds one Redis pub/sub connection whatever it listens to. Messages
+// sent while the connection is down are lost; the connection itself is
+// re-established and re-subscribed. stop unsubscribes.
+func (r *Redis) Listen(ctx context.Context, channel string, fn func(payload string)) (stop func(), err error) {
+	h := r.hub
+	h.cmdMu.Lock()
+	defer h.cmdMu.Unlock()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, dup := h.listeners[channel]; dup {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("redis store: channel %s already has a listener", channel)
+	}
+	h.listeners[channel] = fn
+	h.mu.Unlock()
+	if err := h.ps.Subscribe(ctx, channel); err != nil {
+		h.mu.Lock()
+		delete(h.listeners, channel)
+		h.mu.Unlock()
+		return nil, fmt.Errorf("redis store: subscribe %s: %w", channel, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.cmdMu.Lock()
+			defer h.cmdMu.Unlock()
+			h.mu.Lock()
+			delete(h.listeners, channel)
+			closed := h.closed
+			h.mu.Unlock()
+			if !closed {
+				ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+				defer cancel()
+				_ = h.ps.Unsubscribe(ctx, channel)
+			}
+		})
+	}, nil
 }
