@@ -63,8 +63,8 @@ type redisHub struct {
 	entries   map[string]*redisEntry // by channel
 	probes    map[string]chan struct{}
 	listeners map[string]func(payload string) // other channels sharing the connection (Listen)
-	token   uint64
-	closed  bool
+	token     uint64
+	closed    bool
 
 	probeSeq  atomic.Uint64
 	resyncReq chan struct{}
