@@ -165,3 +165,16 @@ func TestParseDocument(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendWithArray(t *testing.T) {
+	doc, err := ParseObject([]byte(`{"a":1,"parts":[{"x":0}],"b":[2]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, _ := ParseObject([]byte(`{"x":1}`))
+	p2, _ := ParseObject([]byte(`{"y":"z"}`))
+	got := string(doc.AppendWithArray(nil, "parts", []*Object{p1, p2}))
+	if want := `{"a":1,"parts":[{"x":1},{"y":"z"}],"b":[2]}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}

@@ -161,3 +161,22 @@ func SplitArray(data []byte) ([][]byte, error) {
 	})
 	return out, err
 }
+
+// AppendWithArray appends o like AppendTo, with the value of member key
+// replaced by the array of objects elems (each appended verbatim): how a
+// stage writes its document back with the parts it changed.
+func (o *Object) AppendWithArray(buf []byte, key string, elems []*Object) []byte {
+	return o.AppendTo(buf, func(buf []byte, k string) ([]byte, bool) {
+		if k != key {
+			return buf, false
+		}
+		buf = append(buf, '[')
+		for i, e := range elems {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = e.AppendTo(buf, nil)
+		}
+		return append(buf, ']'), true
+	})
+}

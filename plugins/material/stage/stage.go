@@ -565,18 +565,10 @@ func writeOutput(h sdk.Host, doc *document, t totals) error {
 		ms, _ := p.obj.Lookup("mass_properties")
 		size += len(mp) + len(ms) + 64
 	}
-	out := doc.obj.AppendTo(make([]byte, 0, size), func(buf []byte, key string) ([]byte, bool) {
-		if key != "parts" {
-			return buf, false
-		}
-		buf = append(buf, '[')
-		for i, p := range doc.parts {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = p.obj.AppendTo(buf, nil)
-		}
-		return append(buf, ']'), true
-	})
+	parts := make([]*docjson.Object, len(doc.parts))
+	for i, p := range doc.parts {
+		parts[i] = p.obj
+	}
+	out := doc.obj.AppendWithArray(make([]byte, 0, size), "parts", parts)
 	return h.WriteOutput(out)
 }

@@ -276,18 +276,10 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 	}
 	doc.obj.Set("topology", b)
 	// Every untouched member, meshes included, is copied as it came in.
-	out := doc.obj.AppendTo(make([]byte, 0, size), func(buf []byte, key string) ([]byte, bool) {
-		if key != "parts" {
-			return buf, false
-		}
-		buf = append(buf, '[')
-		for i, p := range doc.parts {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = p.obj.AppendTo(buf, nil)
-		}
-		return append(buf, ']'), true
-	})
+	parts := make([]*docjson.Object, len(doc.parts))
+	for i, p := range doc.parts {
+		parts[i] = p.obj
+	}
+	out := doc.obj.AppendWithArray(make([]byte, 0, size), "parts", parts)
 	return h.WriteOutput(out)
 }
