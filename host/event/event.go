@@ -51,6 +51,11 @@ type Event struct {
 	Message     string          `json:"message,omitempty"`
 	Error       string          `json:"error,omitempty"`
 	Result      json.RawMessage `json:"result,omitempty"`
+
+	// Fence is not part of the event: it is the fencing token of the run
+	// that publishes it (store.Store.Fence), checked by the store and never
+	// stored or sent. 0: not from a worker's run (submission, cancel).
+	Fence int64 `json:"-"`
 }
 
 // Int returns a pointer to v, for the optional fields.

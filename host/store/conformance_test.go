@@ -108,6 +108,51 @@ func testStore(t *testing.T, newStore func(t *testing.T, opts store.Options) sto
 		}
 	})
 
+	t.Run("fencing: a run taken over publishes nothing more", func(t *testing.T) {
+		s := open(t, store.Options{})
+		create(t, s, "f")
+		_, err := s.Publish(ctx, jobEv("f", event.StatusQueued)) // fence 0: submission
+		require.NoError(t, err)
+		first, j, err := s.Fence(ctx, "f")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), first)
+		assert.Equal(t, event.StatusQueued, j.Status)
+		ev := phase("f", 1)
+		ev.Fence = first
+		got, err := s.Publish(ctx, ev)
+		require.NoError(t, err)
+		assert.Zero(t, got.Fence, "the token is not part of the stored event")
+
+		second, j, err := s.Fence(ctx, "f") // another worker takes the job over
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), second)
+		assert.Equal(t, int64(2), j.Seq)
+		_, err = s.Publish(ctx, ev) // the first run comes back
+		assert.ErrorIs(t, err, store.ErrFenced)
+		ev.Fence = second
+		_, err = s.Publish(ctx, ev)
+		require.NoError(t, err)
+		_, err = s.Publish(ctx, jobEv("f", event.StatusRunning)) // fence 0: not checked
+		require.NoError(t, err)
+		fin := jobEv("f", event.StatusSucceeded)
+		fin.Fence = first
+		_, err = s.Publish(ctx, fin)
+		assert.ErrorIs(t, err, store.ErrFenced, "the old run cannot end the job")
+		fin.Fence = second
+		_, err = s.Publish(ctx, fin)
+		require.NoError(t, err)
+		hist, err := s.History(ctx, "f", 0)
+		require.NoError(t, err)
+		assert.Equal(t, []int64{1, 2, 3, 4, 5}, seqs(hist))
+
+		third, j, err := s.Fence(ctx, "f") // a finished job still answers
+		require.NoError(t, err)
+		assert.Equal(t, int64(3), third)
+		assert.Equal(t, event.StatusSucceeded, j.Status)
+		_, _, err = s.Fence(ctx, "nope")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+
 	t.Run("invalid events refused without a seq", func(t *testing.T) {
 		s := open(t, store.Options{MaxResultBytes: 8})
 		create(t, s, "j")

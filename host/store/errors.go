@@ -15,6 +15,9 @@ var (
 	ErrSlowSubscriber = errors.New("subscriber too slow: buffer full, dropped")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("store closed")
+	// ErrFenced: the event comes from a run of the job that another worker
+	// has taken over (Store.Fence); the run that published it must stop.
+	ErrFenced = errors.New("job taken over by another run")
 	// ErrInvalidEvent: the event cannot be applied (no job id, unknown type, bad stage index).
 	ErrInvalidEvent = errors.New("invalid event")
 )

@@ -10,13 +10,14 @@
 -- ARGV[6]  approximate MAXLEN of the stream, 0 for no trimming
 -- ARGV[7]  a random id of this Publish call: the client may send the same
 --          call twice (its reply lost to a dropped connection, then retried)
--- ARGV[8…] field, value pairs of the hash the event sets
+-- ARGV[8]  the fencing token of the run publishing, 0 for none (Store.Fence)
+-- ARGV[9…] field, value pairs of the hash the event sets
 --
 -- Returns the event's seq, or a negative code with nothing changed:
 -- -1 no such job, -2 the job has finished (a late or stale update), -3 the
--- stage index is out of range. A repeat of the last call returns the seq it
+-- stage index is out of range, -4 a newer run of the job has fenced this one. A repeat of the last call returns the seq it
 -- was given the first time, and changes nothing.
-local state = redis.call('HMGET', KEYS[1], 'status', 'nstages', 'pubid', 'seq')
+local state = redis.call('HMGET', KEYS[1], 'status', 'nstages', 'pubid', 'seq', 'fence')
 local status = state[1]
 if not status then
   return -1
@@ -27,6 +28,10 @@ end
 if status == 'succeeded' or status == 'failed' or status == 'cancelled' then
   return -2
 end
+local fence = tonumber(ARGV[8])
+if fence > 0 and fence < (tonumber(state[5]) or 0) then
+  return -4
+end
 local stage = tonumber(ARGV[3])
 if stage >= 0 and stage >= (tonumber(state[2]) or 0) then
   return -3
@@ -34,8 +39,8 @@ end
 
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'pubid', ARGV[7])
-if #ARGV >= 9 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+if #ARGV >= 10 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 9))
 end
 local json = ARGV[1] .. string.format('%d', seq) .. ARGV[2]
 

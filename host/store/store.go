@@ -27,6 +27,14 @@ type Store interface {
 	List(ctx context.Context, limit int) ([]Job, error)
 	// History returns the job's events with seq > sinceSeq, in order.
 	History(ctx context.Context, id string, sinceSeq int64) ([]event.Event, error)
+	// Fence takes job id for a new run by a worker and returns the run's
+	// fencing token with the job's state. Tokens grow by one with each call,
+	// from 1. From then on an event whose Fence is positive and lower than the
+	// job's latest token is refused with ErrFenced: a worker that lost the job
+	// to another (its node stalled past its lease) can change nothing more.
+	// Events with Fence 0 (submission, cancel requests) are not checked.
+	// A job that has finished still answers, with its final state.
+	Fence(ctx context.Context, id string) (int64, Job, error)
 	// Subscribe returns a subscription to the job's live events from now on.
 	// For a finished job the subscription is already closed (Err nil).
 	Subscribe(ctx context.Context, id string) (Subscription, error)

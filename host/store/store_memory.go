@@ -36,6 +36,7 @@ type memJob struct {
 	history  []event.Event // history[i].Seq == i+1
 	subs     map[*memSub]struct{}
 	finished time.Time // zero while running
+	fence    int64     // the latest run's fencing token (Fence)
 	gone     bool      // expired or store closed
 }
 
@@ -118,6 +119,10 @@ func (m *Memory) Publish(_ context.Context, ev event.Event) (event.Event, error)
 	if event.Terminal(j.state.Status) {
 		return event.Event{}, fmt.Errorf("%w: %s is %s", ErrTerminal, ev.JobID, j.state.Status)
 	}
+	if ev.Fence > 0 && ev.Fence < j.fence {
+		return event.Event{}, fmt.Errorf("%w: %s: run %d, the job's latest is %d", ErrFenced, ev.JobID, ev.Fence, j.fence)
+	}
+	ev.Fence = 0
 	ev.Seq = j.state.Seq + 1
 	if ev.Time.IsZero() {
 		ev.Time = m.opts.Clock().UTC()
@@ -146,6 +151,17 @@ func (m *Memory) Publish(_ context.Context, ev event.Event) (event.Event, error)
 		j.finished = m.opts.Clock()
 	}
 	return ev, nil
+}
+
+// Fence implements Store.
+func (m *Memory) Fence(_ context.Context, id string) (int64, Job, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return 0, Job{}, err
+	}
+	defer j.mu.Unlock()
+	j.fence++
+	return j.fence, j.state.Clone(), nil
 }
 
 // Get implements Store.

@@ -32,7 +32,8 @@ var _ Store = (*Redis)(nil)
 //	PREFIX:jobs          sorted set: job IDs scored by creation time (µs), for List
 //	PREFIX:probe:NODE    pub/sub channel: readiness probes of one node (Redis.Ready)
 //
-// Hash fields: id, status, pipeline (JSON array), nstages, seq, job_percent,
+// Hash fields: id, status, pipeline (JSON array), nstages, seq, fence (the
+// latest run's fencing token, Fence), pubid (publish.lua), job_percent,
 // created, updated (RFC 3339), error, result (JSON), and per stage i
 // stage:i:stage, stage:i:plugin, stage:i:version, stage:i:status,
 // stage:i:percent, stage:i:source_phase, stage:i:step, stage:i:message,
@@ -258,7 +259,7 @@ func (r *Redis) Publish(ctx context.Context, ev event.Event) (event.Event, error
 	// pubid makes the script idempotent against go-redis retrying a call
 	// whose reply was lost: the repeat returns the first call's seq.
 	pubid := r.pubID()
-	args := append([]any{head, tail, stage, final, ttl, maxLen, pubid}, stateFields(ev)...)
+	args := append([]any{head, tail, stage, final, ttl, maxLen, pubid, max(ev.Fence, 0)}, stateFields(ev)...)
 	keys := []string{r.jobKey(ev.JobID), r.eventsKey(ev.JobID)}
 	seq, err := publishScript.Run(ctx, r.rdb, keys, args...).Int64()
 	if err != nil {
@@ -271,11 +272,13 @@ func (r *Redis) Publish(ctx context.Context, ev event.Event) (event.Event, error
 		return event.Event{}, fmt.Errorf("%w: %s", ErrTerminal, ev.JobID)
 	case -3:
 		return event.Event{}, fmt.Errorf("%w: %s event of job %s: stage_index out of range", ErrInvalidEvent, ev.Type, ev.JobID)
+	case -4:
+		return event.Event{}, fmt.Errorf("%w: %s: run %d", ErrFenced, ev.JobID, ev.Fence)
 	}
 	if seq <= 0 {
 		return event.Event{}, fmt.Errorf("redis store: publish to %s: script returned %d", ev.JobID, seq)
 	}
-	ev.Seq = seq
+	ev.Seq, ev.Fence = seq, 0
 	if ev.Result != nil {
 		ev.Result = append(json.RawMessage(nil), ev.Result...)
 	}
@@ -335,6 +338,29 @@ func stateFields(ev event.Event) []any {
 		}
 	}
 	return f
+}
+
+// fenceScript raises a job's fencing token: KEYS[1] the job hash. It returns
+// the new token, or -1 when there is no such job.
+var fenceScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'fence', 1)
+`)
+
+// Fence implements Store.
+func (r *Redis) Fence(ctx context.Context, id string) (int64, Job, error) {
+	if r.closed() {
+		return 0, Job{}, ErrClosed
+	}
+	fence, err := fenceScript.Run(ctx, r.rdb, []string{r.jobKey(id)}).Int64()
+	if err != nil {
+		return 0, Job{}, fmt.Errorf("redis store: fence %s: %w", id, err)
+	}
+	if fence < 0 {
+		return 0, Job{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	j, err := r.Get(ctx, id)
+	return fence, j, err
 }
 
 // Get implements Store.
