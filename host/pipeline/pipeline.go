@@ -37,6 +37,12 @@ type Job struct {
 	// Cancel, when closed, cancels the job: the running stage's guest is told,
 	// and stopped after the policy's grace period.
 	Cancel <-chan struct{}
+	// Fence is the run's fencing token (store.Store.Fence), carried by every
+	// event it publishes; 0 when the job cannot be taken over.
+	Fence int64
+	// Note, when set, is the message of the "job running" event (e.g. that
+	// this run took the job over from a node that died).
+	Note string
 }
 
 // Outcome is how a job ended.
@@ -79,7 +85,7 @@ func (r *Runner) Run(ctx context.Context, job Job) (Outcome, error) {
 		js.weights = append(js.weights, m.EffectiveWeight())
 	}
 	js.percents = make([]float64, len(job.Stages))
-	if err := js.publish(ctx, event.Event{Type: event.TypeJob, Status: event.StatusRunning, JobPercent: event.Float(0)}); err != nil {
+	if err := js.publish(ctx, event.Event{Type: event.TypeJob, Status: event.StatusRunning, JobPercent: event.Float(0), Message: job.Note}); err != nil {
 		return Outcome{}, err
 	}
 	input := job.Input
@@ -112,7 +118,7 @@ type jobState struct {
 }
 
 func (js *jobState) publish(ctx context.Context, ev event.Event) error {
-	ev.JobID = js.job.ID
+	ev.JobID, ev.Fence = js.job.ID, js.job.Fence
 	ev.Time = js.r.clock().UTC()
 	_, err := js.r.pub.Publish(ctx, ev)
 	if err != nil {
