@@ -118,7 +118,7 @@ type Queue struct {
 	rdb    redis.UniversalClient
 	ownRDB bool
 	o      Options
-	log *slog.Logger
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	held    map[string]*Delivery // by entry id: leases this node renews
