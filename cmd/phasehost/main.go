@@ -23,6 +23,7 @@ import (
 	"github.com/phasehost/phasehost/host/cluster"
 	"github.com/phasehost/phasehost/host/metrics"
 	"github.com/phasehost/phasehost/host/plugin"
+	"github.com/phasehost/phasehost/host/queue"
 	"github.com/phasehost/phasehost/host/registry"
 	"github.com/phasehost/phasehost/host/server"
 	"github.com/phasehost/phasehost/host/store"
@@ -33,7 +34,8 @@ type config struct {
 	redisURL, redisPrefix                                    string
 	wsOrigins                                                listFlag
 	workers, queue                                           int
-	jobTTL, shutdownTimeout, publishRetry                    time.Duration
+	jobTTL, shutdownTimeout, publishRetry, jobLease          time.Duration
+	maxAttempts                                              int
 	maxBody                                                  int64
 	// policy caps what plugins may ask for (zero: plugin.DefaultPolicy).
 	policy         plugin.Policy
@@ -112,6 +114,8 @@ Flags:
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis://[user:pass@]host:port/db or rediss://) of the store shared by several nodes; empty: the embedded memory engine")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", store.DefaultRedisPrefix, "prefix of every Redis key and channel")
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in GET /v1/nodes and the cluster; empty: random per process")
+	fs.DurationVar(&c.jobLease, "job-lease", queue.DefaultLease, "with --redis: how long a node may go without renewing its hold on a running job before another node takes the job over and runs it again (the lease is renewed every third of this)")
+	fs.IntVar(&c.maxAttempts, "max-attempts", server.DefaultMaxAttempts, "with --redis: how many nodes may take a job over (each having died or stalled with it) before it is failed")
 	fs.Var(&c.wsOrigins, "ws-origin", "browser origin (https://app.example.com) allowed to open WebSockets besides the server's own host; repeat or separate with commas; * allows any")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running jobs may finish before they are cancelled")
 	fs.DurationVar(&c.publishRetry, "publish-retry", 30*time.Second, "how long a job keeps retrying an event the store cannot take (Redis down) before it fails; 0: no retry")
@@ -150,6 +154,12 @@ Flags:
 	}
 	if c.warm < 0 {
 		return c, errors.New("--warm: must not be negative")
+	}
+	if c.jobLease < time.Second {
+		return c, errors.New("--job-lease: must be at least 1s")
+	}
+	if c.maxAttempts < 1 {
+		return c, errors.New("--max-attempts: must be at least 1")
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -206,6 +216,13 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer cl.Close()
+	q, err := openQueue(ctx, c, log, cl.ID())
+	if err != nil {
+		return err
+	}
+	if q != nil {
+		defer q.Close() // after the server's shutdown: its workers have returned
+	}
 	publishRetry := c.publishRetry
 	if publishRetry == 0 {
 		publishRetry = -1 // server.Config: negative is no retry
@@ -218,6 +235,7 @@ func run(ctx context.Context, c config) error {
 		ShutdownGrace: c.shutdownTimeout, PublishRetry: publishRetry,
 		WebSocket: server.WSConfig{AllowedOrigins: c.wsOrigins, Metrics: metrics.NewHub(reg)},
 		Cluster:   cl,
+		Queue:     q, MaxAttempts: c.maxAttempts,
 	})
 	if err != nil {
 		return err
@@ -266,6 +284,22 @@ func openCluster(ctx context.Context, c config, log *slog.Logger, engine *plugin
 		return nil, fmt.Errorf("--redis: %w", err)
 	}
 	return cl, nil
+}
+
+// openQueue is the job queue shared by the nodes of --redis (nil without):
+// this node's workers take jobs from it as consumer nodeID.
+func openQueue(ctx context.Context, c config, log *slog.Logger, nodeID string) (*queue.Queue, error) {
+	if c.redisURL == "" {
+		return nil, nil
+	}
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	q, err := queue.Open(octx, c.redisURL, queue.Options{Prefix: c.redisPrefix, Consumer: nodeID, Lease: c.jobLease, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	log.Info("jobs: shared queue", slog.String("stream", q.Key()), slog.Duration("lease", c.jobLease))
+	return q, nil
 }
 
 // buildVersion is the module version the binary was built from, or "devel".

@@ -94,6 +94,12 @@ func (s *Server) accept(c *gin.Context) (_ *activeJob, err error) {
 		j.stages = append(j.stages, p)
 		nj.Stages = append(nj.Stages, store.StageState{Stage: p.Manifest().Stage, Plugin: p.Name(), Version: p.Version()})
 	}
+	if s.cfg.Queue != nil { // shared.go
+		if err := s.enqueue(c.Request.Context(), j, nj); err != nil {
+			return nil, err
+		}
+		return j, nil
+	}
 	select { // reserve a place in the queue before storing anything
 	case s.slots <- struct{}{}:
 	default:

@@ -20,6 +20,7 @@ import (
 	"github.com/phasehost/phasehost/host/metrics"
 	"github.com/phasehost/phasehost/host/pipeline"
 	"github.com/phasehost/phasehost/host/plugin"
+	"github.com/phasehost/phasehost/host/queue"
 	"github.com/phasehost/phasehost/host/registry"
 	"github.com/phasehost/phasehost/host/store"
 )
@@ -62,6 +63,14 @@ type Config struct {
 	// Cluster shares uploaded plugins with the nodes of one Redis and lists
 	// them (GET /v1/nodes; nodes.go). Nil: this node alone.
 	Cluster *cluster.Cluster
+	// Queue, when set, carries jobs between the nodes of one Redis
+	// (shared.go): accepted jobs are pushed on it and the workers take
+	// jobs from it; QueueSize then caps the jobs waiting in the whole
+	// cluster. Nil: jobs run on the node that accepted them.
+	Queue *queue.Queue
+	// MaxAttempts is how many nodes may take a job from Queue before it is
+	// failed (each one having died or stalled with it). 0: DefaultMaxAttempts.
+	MaxAttempts int
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +101,9 @@ func (c Config) withDefaults() Config {
 	if c.ReadyCache <= 0 {
 		c.ReadyCache = time.Second
 	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
 	return c
 }
 
@@ -118,7 +130,11 @@ type Server struct {
 	workers  sync.WaitGroup
 	runCtx   context.Context // jobs run under it; cancelled as a last resort
 	stopRuns context.CancelFunc
-	once     sync.Once
+	// takeCtx ends when shutdown begins: the workers take no more jobs from
+	// the shared queue.
+	takeCtx    context.Context
+	stopTaking context.CancelFunc
+	once       sync.Once
 
 	readyMu  sync.Mutex // held across a probe: concurrent /readyz wait for it
 	readyAt  time.Time  // when readyErr was probed
@@ -165,10 +181,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.ws = ws
 	s.runCtx, s.stopRuns = context.WithCancel(context.Background())
+	s.takeCtx, s.stopTaking = context.WithCancel(context.Background())
 	s.handler = s.routes()
 	for range cfg.Workers {
 		s.workers.Add(1)
-		go s.worker()
+		if cfg.Queue != nil {
+			go s.sharedWorker()
+		} else {
+			go s.worker()
+		}
 	}
 	return s, nil
 }
@@ -316,6 +337,7 @@ func (s *Server) beginShutdown() {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.stopping.Store(true)
+		s.stopTaking()
 		close(s.queue) // submit sends under s.mu after checking stopping: no send follows
 		jobs := make([]*activeJob, 0, len(s.active))
 		for _, j := range s.active {

@@ -52,7 +52,7 @@ func transient(ctx context.Context, err error) bool {
 		return false
 	}
 	for _, permanent := range []error{store.ErrNotFound, store.ErrExists, store.ErrTerminal,
-		store.ErrResultTooLarge, store.ErrInvalidEvent, store.ErrClosed, context.Canceled} {
+		store.ErrResultTooLarge, store.ErrInvalidEvent, store.ErrClosed, store.ErrFenced, context.Canceled} {
 		if errors.Is(err, permanent) {
 			return false
 		}
@@ -159,19 +159,22 @@ func (s *Server) worker() {
 		j.state = event.StatusRunning
 		j.mu.Unlock()
 		s.sm.JobsRunning(1)
-		s.run(j)
+		s.run(j, 0, "")
 		j.release()
 		s.sm.JobsRunning(-1)
 		s.forget(j.id)
 	}
 }
 
-// run runs one job and makes sure it ends in a terminal state.
-func (s *Server) run(j *activeJob) {
+// run runs one job, as run number fence of it (0: a job that cannot be taken
+// over), and makes sure it ends in a terminal state. It reports whether the
+// job has ended: false when another run took it over (store.ErrFenced).
+func (s *Server) run(j *activeJob, fence int64, note string) bool {
 	log := s.log.With(slog.String("job", j.id))
 	stopWatch := s.watchRemoteEnd(j)
 	defer stopWatch()
-	out, err := s.runner.Run(s.runCtx, pipeline.Job{ID: j.id, Stages: j.stages, Input: j.input, Cancel: j.cancel})
+	out, err := s.runner.Run(s.runCtx, pipeline.Job{ID: j.id, Stages: j.stages, Input: j.input, Cancel: j.cancel,
+		Fence: fence, Note: note})
 	switch {
 	case err == nil:
 		s.sm.JobFinished(out.Status)
@@ -180,11 +183,14 @@ func (s *Server) run(j *activeJob) {
 		} else {
 			log.Info("job ended", slog.String("status", out.Status))
 		}
-		return
+		return true
 	case errors.Is(err, store.ErrTerminal):
 		// Cancelled (or otherwise finished) behind the runner's back: final already.
 		log.Info("job finished elsewhere", errAttr(err))
-		return
+		return true
+	case errors.Is(err, store.ErrFenced):
+		log.Warn("job taken over by another run; this one stopped", errAttr(err))
+		return false
 	}
 	// An event could not be published: record the failure as the job's end.
 	log.Error("job event not published", errAttr(err))
@@ -199,12 +205,18 @@ func (s *Server) run(j *activeJob) {
 		defer cancel()
 	}
 	_, perr := s.pub.Publish(ctx, event.Event{JobID: j.id, Type: event.TypeJob,
-		Status: event.StatusFailed, Error: msg})
-	if perr != nil && !errors.Is(perr, store.ErrTerminal) {
+		Status: event.StatusFailed, Error: msg, Fence: fence})
+	switch {
+	case errors.Is(perr, store.ErrFenced):
+		log.Warn("job taken over by another run; this one stopped", errAttr(perr))
+		return false
+	case perr != nil && !errors.Is(perr, store.ErrTerminal):
+		// With a shared queue, the job comes back after its lease.
 		log.Error("job left unfinished: failure not published", errAttr(perr))
-		return
+		return false
 	}
 	s.sm.JobFinished(event.StatusFailed)
+	return true
 }
 
 // remoteEndPoll is how often a running job's state is read back from the

@@ -1,0 +1,177 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/phasehost/phasehost/host/event"
+	"github.com/phasehost/phasehost/host/queue"
+	"github.com/phasehost/phasehost/host/store"
+)
+
+// Jobs across nodes (Config.Queue, with --redis): a node that accepts a job
+// stores it and pushes it on the shared queue, a Redis Stream; any node's
+// free worker takes it (host/queue). The taking node runs the exact modules
+// the job was accepted with (name, version and sha256), fencing the job in
+// the store first (store.Store.Fence): if its node dies or stalls past its
+// lease, another node takes the job over and runs it again from its first
+// stage, and the stalled run, should it come back, can publish nothing more.
+// The job ends once: the store refuses every event after its final one.
+
+// DefaultMaxAttempts is Config.MaxAttempts' default.
+const DefaultMaxAttempts = 3
+
+// enqueue stores j and pushes it on the shared queue. The accepting node does
+// not keep j's plugins: whichever node takes the job holds them then.
+func (s *Server) enqueue(ctx context.Context, j *activeJob, nj store.NewJob) error {
+	defer j.release()
+	q := s.cfg.Queue
+	waiting, err := q.Waiting(ctx)
+	if err != nil {
+		return err
+	}
+	if waiting >= int64(s.cfg.QueueSize) {
+		return fmt.Errorf("%w: %d jobs waiting in the cluster", ErrQueueFull, waiting)
+	}
+	t := queue.Task{JobID: j.id, Input: j.input}
+	for _, p := range j.stages {
+		t.Stages = append(t.Stages, queue.Stage{Name: p.Name(), Version: p.Version(), SHA256: p.SHA256()})
+	}
+	if _, err := s.store.Create(ctx, nj); err != nil {
+		return fmt.Errorf("creating job: %w", err)
+	}
+	if err := s.runner.Queued(ctx, j.id); err != nil {
+		return fmt.Errorf("publishing queued event: %w", err)
+	}
+	if _, err := q.Push(ctx, t); err != nil {
+		// Stored and queued but on no queue: end it, or it waits forever.
+		_, perr := s.pub.Publish(context.WithoutCancel(ctx), event.Event{JobID: j.id, Type: event.TypeJob,
+			Status: event.StatusFailed, JobPercent: event.Float(0), Error: fmt.Sprintf("not queued: %v", err)})
+		return errors.Join(err, perr)
+	}
+	return nil
+}
+
+// sharedWorker takes jobs from the shared queue, one at a time, until the
+// server shuts down.
+func (s *Server) sharedWorker() {
+	defer s.workers.Done()
+	for {
+		d, err := s.cfg.Queue.Take(s.takeCtx)
+		if err != nil {
+			return // shutting down
+		}
+		s.runDelivery(d)
+	}
+}
+
+// runDelivery runs a job taken from the shared queue and acknowledges it
+// once the job has ended, here or before.
+func (s *Server) runDelivery(d *queue.Delivery) {
+	log := s.log.With(slog.String("job", d.JobID), slog.String("entry", d.ID))
+	ctx := s.runCtx
+	ack := func() {
+		if err := d.Ack(context.WithoutCancel(ctx)); err != nil {
+			// The entry comes back after its lease; the job, ended, is
+			// then acknowledged by whoever takes it.
+			log.Warn("job not acknowledged", errAttr(err))
+		}
+	}
+	if d.Err != nil {
+		log.Error("queue entry dropped", errAttr(d.Err))
+		ack()
+		return
+	}
+	fence, st, err := s.store.Fence(ctx, d.JobID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		log.Warn("queued job no longer exists (expired); dropped")
+		ack()
+		return
+	case err != nil:
+		log.Error("cannot take job: store unavailable; giving it back", errAttr(err))
+		if err := d.Release(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("job not given back; it returns after its lease", errAttr(err))
+		}
+		return
+	case event.Terminal(st.Status):
+		// Cancelled while queued, or ended by a node that died before it
+		// acknowledged.
+		log.Info("queued job had already ended", slog.String("status", st.Status))
+		ack()
+		return
+	}
+	if fence > int64(s.cfg.MaxAttempts) {
+		s.failTaken(ctx, d.JobID, fence, fmt.Sprintf("gave up after %d attempts: each node that took the job stopped before it ended (crashed, or stalled past its lease)", fence-1))
+		ack()
+		return
+	}
+	j, err := s.bind(d.Task)
+	if err != nil {
+		s.failTaken(ctx, d.JobID, fence, err.Error())
+		ack()
+		return
+	}
+	j.state = event.StatusRunning
+	s.mu.Lock()
+	s.active[j.id] = j
+	s.mu.Unlock()
+	s.sm.JobsRunning(1)
+	defer func() {
+		j.release()
+		s.sm.JobsRunning(-1)
+		s.forget(j.id)
+	}()
+	lostWatch := make(chan struct{})
+	defer close(lostWatch)
+	go func() {
+		select {
+		case <-d.Lost():
+			log.Warn("lease lost: another node took the job over; stopping this run")
+			j.requestCancel()
+		case <-lostWatch:
+		}
+	}()
+	note := ""
+	if fence > 1 {
+		note = fmt.Sprintf("attempt %d, on node %s: the job's previous node stopped renewing its lease", fence, s.cluster.ID())
+		log.Warn("running a job taken over from another node", slog.Int64("attempt", fence))
+	}
+	if s.run(j, fence, note) {
+		ack()
+	}
+}
+
+// bind acquires the exact modules of t's stages from this node's registry.
+func (s *Server) bind(t queue.Task) (*activeJob, error) {
+	j := &activeJob{id: t.JobID, input: t.Input, cancel: make(chan struct{}), state: event.StatusQueued}
+	for i, st := range t.Stages {
+		p, err := s.reg.Acquire(st.Name + "@" + st.Version)
+		if err != nil {
+			j.release()
+			return nil, fmt.Errorf("node %s cannot run stage %d: %w", s.cluster.ID(), i, err)
+		}
+		if st.SHA256 != "" && p.SHA256() != st.SHA256 {
+			p.Release()
+			j.release()
+			return nil, fmt.Errorf("node %s cannot run stage %d: its %s is module sha256 %s, the job was accepted with %s",
+				s.cluster.ID(), i, p.Ref(), p.SHA256(), st.SHA256)
+		}
+		j.stages = append(j.stages, p)
+	}
+	return j, nil
+}
+
+// failTaken ends a taken job that cannot run here, as its run would.
+func (s *Server) failTaken(ctx context.Context, id string, fence int64, msg string) {
+	_, err := s.pub.Publish(context.WithoutCancel(ctx), event.Event{JobID: id, Type: event.TypeJob,
+		Status: event.StatusFailed, Error: msg, Fence: fence})
+	if err != nil && !errors.Is(err, store.ErrTerminal) && !errors.Is(err, store.ErrFenced) {
+		s.log.Error("job left unfinished: failure not published", slog.String("job", id), errAttr(err))
+		return
+	}
+	s.sm.JobFinished(event.StatusFailed)
+	s.log.Warn("job failed before it ran", slog.String("job", id), slog.String("reason", msg))
+}
