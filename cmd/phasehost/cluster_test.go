@@ -229,7 +229,9 @@ func (n *node) serves(name, version string) bool {
 	if resp.StatusCode != http.StatusOK {
 		return false
 	}
-	var out struct{ Plugins []struct{ Name, Version string } }
+	var out struct {
+		Plugins []struct{ Name, Version string }
+	}
 	require.NoError(n.t, json.Unmarshal(b, &out))
 	for _, p := range out.Plugins {
 		if p.Name == name && p.Version == version {
