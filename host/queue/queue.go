@@ -107,6 +107,9 @@ var (
 	//go:embed renew.lua
 	renewLua    string
 	renewScript = redis.NewScript(renewLua)
+	//go:embed requeue.lua
+	requeueLua    string
+	requeueScript = redis.NewScript(requeueLua)
 	//go:embed waiting.lua
 	waitingLua    string
 	waitingScript = redis.NewScript(waitingLua)
@@ -299,8 +302,8 @@ func (q *Queue) reclaim(ctx context.Context) (*Delivery, error) {
 // deliver makes a Delivery of entry m, now held by this node. An entry that
 // is not a task is acknowledged and dropped (logged): it could never run.
 func (q *Queue) deliver(ctx context.Context, m redis.XMessage, reclaimed bool) *Delivery {
-	d := &Delivery{ID: m.ID, Reclaimed: reclaimed, q: q, lost: make(chan struct{})}
 	raw, _ := m.Values["task"].(string)
+	d := &Delivery{ID: m.ID, Reclaimed: reclaimed, q: q, lost: make(chan struct{}), raw: raw}
 	if err := json.Unmarshal([]byte(raw), &d.Task); err != nil || d.JobID == "" {
 		if err == nil {
 			err = errors.New("no job id")
@@ -422,6 +425,7 @@ type Delivery struct {
 	Err error
 
 	q        *Queue
+	raw      string // the task as queued
 	lost     chan struct{}
 	loseOnce sync.Once
 	endOnce  sync.Once
@@ -457,23 +461,25 @@ func (d *Delivery) Ack(ctx context.Context) error {
 	return err
 }
 
-// Release gives the job back without running it to its end: the lease stops
-// being renewed and is made to look expired, so the next Take of any node
-// takes it at once.
+// Release gives the job back without running it to its end: it is queued
+// again as a new entry, which any node's waiting Take gets at once, and this
+// delivery's entry is acknowledged (requeue.lua). Nothing changes when
+// another node has taken the job over meanwhile. If Redis cannot be reached,
+// the job comes back after its lease, as when a node dies.
 func (d *Delivery) Release(ctx context.Context) error {
 	var err error
 	d.endOnce.Do(func() {
 		d.q.mu.Lock()
 		_, mine := d.q.held[d.ID]
 		delete(d.q.held, d.ID)
-		d.q.claimAt = time.Time{} // this node may take it again itself
 		d.q.mu.Unlock()
 		if !mine {
 			return
 		}
-		// XCLAIM's IDLE option is not in go-redis's XClaimArgs.
-		err = d.q.rdb.Do(ctx, "XCLAIM", d.q.Key(), d.q.o.Group, d.q.o.Consumer, 0, d.ID,
-			"IDLE", (d.q.o.Lease + time.Second).Milliseconds(), "JUSTID").Err()
+		err = requeueScript.Run(ctx, d.q.rdb, []string{d.q.Key()}, d.q.o.Group, d.q.o.Consumer, d.ID, d.raw).Err()
+		if errors.Is(err, redis.Nil) {
+			err = nil // taken over meanwhile
+		}
 		if err != nil {
 			err = fmt.Errorf("queue: releasing job %s: %w", d.JobID, err)
 		}

@@ -173,7 +173,17 @@ func TestRelease(t *testing.T) {
 	db := take(t, b, 5*time.Second) // long before the 30 s lease
 	require.NotNil(t, db)
 	assert.Equal(t, "j", db.JobID)
-	assert.True(t, db.Reclaimed)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	assert.Equal(t, int64(1), rdb.XLen(ctx, a.Key()).Val(), "one entry: the old one is gone")
+
+	// A delivery taken over meanwhile is not queued again.
+	b.StopRenewing()
+	dc := take(t, a, 300*time.Millisecond)
+	require.Nil(t, dc, "b's lease is 30 s")
+	require.NoError(t, rdb.Do(ctx, "XCLAIM", a.Key(), queue.DefaultGroup, "a", 0, db.ID, "JUSTID").Err()) // a takes it over
+	require.NoError(t, db.Release(ctx))
+	assert.Equal(t, int64(1), rdb.XLen(ctx, a.Key()).Val(), "not queued twice")
 }
 
 // An entry that is not a task is handed out with its error, and Ack drops it.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/phasehost/phasehost/host/event"
 	"github.com/phasehost/phasehost/host/plugin"
+	"github.com/phasehost/phasehost/host/queue"
 	"github.com/phasehost/phasehost/host/store"
 )
 
@@ -29,6 +30,9 @@ type activeJob struct {
 	stages []*plugin.Plugin
 	input  json.RawMessage
 	cancel chan struct{}
+	// delivery is the job's hold on the shared queue (shared.go); nil when
+	// the job runs where it was accepted.
+	delivery *queue.Delivery
 
 	mu      sync.Mutex
 	state   string // queued, running, cancelled (before it ran)

@@ -357,8 +357,9 @@ func (s *Server) beginShutdown() {
 }
 
 // Shutdown stops accepting jobs, ends SSE streams, cancels queued jobs and
-// waits for running ones until ctx is done; then it cancels them and waits
-// for the workers to return. It does not close the Store.
+// waits for running ones until ctx is done; then it cancels them (or, taken
+// from the shared queue, hands them over to another node) and waits for the
+// workers to return. It does not close the Store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.beginShutdown()
 	done := make(chan struct{})
@@ -371,7 +372,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for _, j := range s.active {
-		j.requestCancel()
+		if j.delivery != nil {
+			go s.handOver(j)
+		} else {
+			j.requestCancel()
+		}
 	}
 	s.mu.Unlock()
 	grace := 5 * time.Second
@@ -385,5 +390,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.stopRuns()
+	if s.cfg.Queue != nil {
+		return fmt.Errorf("shutdown: running jobs handed over to other nodes: %w", ctx.Err())
+	}
 	return fmt.Errorf("shutdown: running jobs cancelled: %w", ctx.Err())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/phasehost/phasehost/host/event"
 	"github.com/phasehost/phasehost/host/queue"
@@ -104,7 +105,7 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		return
 	}
 	if fence > int64(s.cfg.MaxAttempts) {
-		s.failTaken(ctx, d.JobID, fence, fmt.Sprintf("gave up after %d attempts: each node that took the job stopped before it ended (crashed, or stalled past its lease)", fence-1))
+		s.failTaken(ctx, d.JobID, fence, fmt.Sprintf("gave up after %d attempts: each node that took the job stopped before it ended (crashed, stalled past its lease, or shut down)", fence-1))
 		ack()
 		return
 	}
@@ -114,7 +115,7 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		ack()
 		return
 	}
-	j.state = event.StatusRunning
+	j.state, j.delivery = event.StatusRunning, d
 	s.mu.Lock()
 	s.active[j.id] = j
 	s.mu.Unlock()
@@ -136,12 +137,33 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 	}()
 	note := ""
 	if fence > 1 {
-		note = fmt.Sprintf("attempt %d, on node %s: the job's previous node stopped renewing its lease", fence, s.cluster.ID())
+		note = fmt.Sprintf("attempt %d, on node %s: the job's previous node stopped (crashed, stalled past its lease, or shut down)", fence, s.cluster.ID())
 		log.Warn("running a job taken over from another node", slog.Int64("attempt", fence))
 	}
 	if s.run(j, fence, note) {
 		ack()
 	}
+}
+
+// handOver gives a running job back to the shared queue as this node shuts
+// down past its grace: it fences the job (its run here can publish nothing
+// more), releases its lease so another node takes it at once, and stops the
+// guest. The other node runs the job again from its first stage.
+func (s *Server) handOver(j *activeJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	log := s.log.With(slog.String("job", j.id))
+	if _, _, err := s.store.Fence(ctx, j.id); err != nil {
+		log.Error("job not handed over: cancelling it", errAttr(err))
+		j.requestCancel()
+		return
+	}
+	if err := j.delivery.Release(ctx); err != nil {
+		log.Warn("job handed over; another node takes it after its lease", errAttr(err))
+	} else {
+		log.Info("job handed over to another node")
+	}
+	j.requestCancel()
 }
 
 // bind acquires the exact modules of t's stages from this node's registry.

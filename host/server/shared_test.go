@@ -230,3 +230,28 @@ func TestSharedQueueGivesUpAfterMaxAttempts(t *testing.T) {
 	assertContiguous(t, hist)
 	assert.Equal(t, 1, finals(hist))
 }
+
+// A node shutting down past its grace hands its running job over: another
+// node runs it to its end, and nobody cancels it.
+func TestSharedQueueShutdownHandsJobsOver(t *testing.T) {
+	rs := redistest.Start(t)
+	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1, lease: 30 * time.Second})
+	s := a.submitSlow(3000)
+	require.Eventually(t, func() bool { return a.state(s).Stages[0].Percent > 0 }, 10*time.Second, 5*time.Millisecond)
+	b := newSharedNode(t, rs, sharedOpts{name: "b", workers: 1, lease: 30 * time.Second})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := a.srv.Shutdown(ctx)
+	require.ErrorContains(t, err, "handed over to other nodes")
+
+	// Long before the 30 s lease: the hand-over released it.
+	j := b.waitStatus(s, "succeeded", "failed", "cancelled")
+	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
+	hist := b.history(s.ID)
+	assertContiguous(t, hist)
+	assert.Equal(t, 1, finals(hist))
+	for _, ev := range hist {
+		assert.NotEqual(t, event.StatusCancelled, ev.Status, "seq %d", ev.Seq)
+	}
+}
