@@ -39,6 +39,13 @@ type clusterNode struct {
 
 func newClusterNode(t *testing.T, rs *redistest.Server, logs *logRecorder) clusterNode {
 	t.Helper()
+	return newClusterNodeWith(t, rs, logs, nil)
+}
+
+// newClusterNodeWith is newClusterNode with its cluster's options edited by
+// mod.
+func newClusterNodeWith(t *testing.T, rs *redistest.Server, logs *logRecorder, mod func(*cluster.Options)) clusterNode {
+	t.Helper()
 	var cl *cluster.Cluster
 	e := newNode(t, rs, func(c *server.Config) {
 		log := quiet
@@ -49,10 +56,14 @@ func newClusterNode(t *testing.T, rs *redistest.Server, logs *logRecorder) clust
 		var err error
 		listener, ok := c.Store.(*recordingStore).Store.(cluster.Listener)
 		require.True(t, ok, "the Redis store carries the control channel")
-		cl, err = cluster.Open(context.Background(), rs.URL(), cluster.Options{
+		opts := cluster.Options{
 			Engine: c.Engine, Registry: c.Registry, Logger: log, Addr: "test", Version: "test",
 			HeartbeatInterval: testBeat, HeartbeatTTL: testTTL, Listener: listener,
-		})
+		}
+		if mod != nil {
+			mod(&opts)
+		}
+		cl, err = cluster.Open(context.Background(), rs.URL(), opts)
 		require.NoError(t, err)
 		c.Cluster = cl
 	})

@@ -18,6 +18,14 @@ import (
 // or DELETE /v1/plugins/:name/active unpins (back to the highest version).
 // Both need the operator token. Jobs already accepted keep the version they
 // resolved.
+//
+// On a node sharing a Redis (host/cluster), a pin or unpin that succeeds
+// here is then published: stored in PREFIX:pins and announced, and every
+// node of the cluster applies it (a node that lacks the pinned version pins
+// it when that version arrives). A failure to publish is logged (the pin
+// then holds on this node only, until the cluster's own state is next
+// applied here) and does not change the answer, which is this node's state
+// once published.
 
 // activeInfo is the answer of the pin routes.
 type activeInfo struct {
@@ -56,8 +64,9 @@ func (s *Server) putActive(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	s.log.Info("plugin version pinned", slog.String("plugin", name+"@"+*body.Version))
+	s.publishPin(c, name, *body.Version)
 	v, pinned := s.reg.Active(name)
-	s.log.Info("plugin version pinned", slog.String("plugin", name+"@"+v))
 	c.JSON(http.StatusOK, activeInfo{Name: name, Version: v, Pinned: pinned})
 }
 
@@ -82,7 +91,33 @@ func (s *Server) unpin(c *gin.Context, name string) {
 	if was {
 		s.log.Info("plugin version unpinned", slog.String("plugin", name), slog.String("active", v))
 	}
+	if s.cluster.Shared() {
+		s.publishPin(c, name, "")
+		v, pinned = s.reg.Active(name)
+	}
 	c.JSON(http.StatusOK, activeInfo{Name: name, Version: v, Pinned: pinned})
+}
+
+// publishPin publishes, on a shared cluster, a pin of name to version that
+// succeeded here, or an unpin (version ""). A failure is logged.
+func (s *Server) publishPin(c *gin.Context, name, version string) {
+	if !s.cluster.Shared() {
+		return
+	}
+	ctx := c.Request.Context()
+	if version == "" {
+		if err := s.cluster.PublishUnpin(ctx, name); err != nil {
+			s.log.Error("plugin unpin not published to the cluster", slog.String("plugin", name), errAttr(err))
+			return
+		}
+		s.log.Info("plugin unpin published to the cluster", slog.String("plugin", name))
+		return
+	}
+	if err := s.cluster.PublishPin(ctx, name, version); err != nil {
+		s.log.Error("plugin pin not published to the cluster", slog.String("plugin", name+"@"+version), errAttr(err))
+		return
+	}
+	s.log.Info("plugin pin published to the cluster", slog.String("plugin", name+"@"+version))
 }
 
 // notLoaded is a registry.ErrNotFound answered as ErrPluginNotFound, with the
