@@ -113,6 +113,7 @@ type Server struct {
 	jobsRunning   prometheus.Gauge
 	sseStreams    prometheus.Gauge
 	slowWatchers  prometheus.Counter
+	sharedJobs    *prometheus.CounterVec
 }
 
 // NewServer creates the server collectors and registers them with reg (nil: not registered).
@@ -139,9 +140,13 @@ func NewServer(reg prometheus.Registerer) *Server {
 		slowWatchers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "phasehost_slow_watchers_total", Help: "Watchers dropped because they could not keep up.",
 		}),
+		sharedJobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phasehost_shared_queue_jobs_total",
+			Help: "Jobs this node's workers took from the shared queue (--redis), by how: new, taken_over (its previous node stopped), handed_over (given back at shutdown), dropped (ended or expired before it ran).",
+		}, []string{"how"}),
 	}
 	if reg != nil {
-		reg.MustRegister(s.jobsSubmitted, s.jobsRejected, s.jobsFinished, s.queueDepth, s.jobsRunning, s.sseStreams, s.slowWatchers)
+		reg.MustRegister(s.jobsSubmitted, s.jobsRejected, s.jobsFinished, s.queueDepth, s.jobsRunning, s.sseStreams, s.slowWatchers, s.sharedJobs)
 	}
 	return s
 }
@@ -185,6 +190,14 @@ func (s *Server) JobsRunning(delta float64) {
 func (s *Server) SSEStreams(delta float64) {
 	if s != nil {
 		s.sseStreams.Add(delta)
+	}
+}
+
+// SharedJob counts a job of the shared queue by how this node dealt with it:
+// "new", "taken_over", "handed_over" or "dropped".
+func (s *Server) SharedJob(how string) {
+	if s != nil {
+		s.sharedJobs.WithLabelValues(how).Inc()
 	}
 }
 

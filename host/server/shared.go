@@ -89,6 +89,7 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		log.Warn("queued job no longer exists (expired); dropped")
+		s.sm.SharedJob("dropped")
 		ack()
 		return
 	case err != nil:
@@ -101,6 +102,7 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		// Cancelled while queued, or ended by a node that died before it
 		// acknowledged.
 		log.Info("queued job had already ended", slog.String("status", st.Status))
+		s.sm.SharedJob("dropped")
 		ack()
 		return
 	}
@@ -135,11 +137,13 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		case <-lostWatch:
 		}
 	}()
-	note := ""
+	note, how := "", "new"
 	if fence > 1 {
+		how = "taken_over"
 		note = fmt.Sprintf("attempt %d, on node %s: the job's previous node stopped (crashed, stalled past its lease, or shut down)", fence, s.cluster.ID())
 		log.Warn("running a job taken over from another node", slog.Int64("attempt", fence))
 	}
+	s.sm.SharedJob(how)
 	if s.run(j, fence, note) {
 		ack()
 	}
@@ -163,6 +167,7 @@ func (s *Server) handOver(j *activeJob) {
 	} else {
 		log.Info("job handed over to another node")
 	}
+	s.sm.SharedJob("handed_over")
 	j.requestCancel()
 }
 

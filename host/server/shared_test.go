@@ -212,6 +212,7 @@ func TestSharedQueueStalledNodeJobTakenOver(t *testing.T) {
 		}
 	}
 	require.Eventually(t, func() bool { return metricValue(t, a.env, "phasehost_jobs_running") == 0 }, 10*time.Second, 10*time.Millisecond, "A's run stopped")
+	assert.Equal(t, 1.0, metricValue(t, b.env, `phasehost_shared_queue_jobs_total{how="taken_over"}`))
 }
 
 // A job whose nodes keep dying is failed after MaxAttempts takes.
