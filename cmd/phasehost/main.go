@@ -35,6 +35,7 @@ type config struct {
 	wsOrigins                                                listFlag
 	workers, queue                                           int
 	jobTTL, shutdownTimeout, publishRetry, jobLease          time.Duration
+	clusterResync                                            time.Duration
 	maxAttempts                                              int
 	maxBody                                                  int64
 	// policy caps what plugins may ask for (zero: plugin.DefaultPolicy).
@@ -114,8 +115,9 @@ Flags:
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis://[user:pass@]host:port/db or rediss://) of the store shared by several nodes; empty: the embedded memory engine")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", store.DefaultRedisPrefix, "prefix of every Redis key and channel")
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in GET /v1/nodes and the cluster; empty: random per process")
+	fs.DurationVar(&c.clusterResync, "cluster-resync", cluster.DefaultResyncInterval, "with --redis: how often the node checks its plugins and pins against Redis, catching up on announcements it missed; negative: only at start and when a missed one is noticed")
 	fs.DurationVar(&c.jobLease, "job-lease", queue.DefaultLease, "with --redis: how long a node may go without renewing its hold on a running job before another node takes the job over and runs it again (the lease is renewed every third of this)")
-	fs.IntVar(&c.maxAttempts, "max-attempts", server.DefaultMaxAttempts, "with --redis: how many nodes may take a job over (each having died or stalled with it) before it is failed")
+	fs.IntVar(&c.maxAttempts, "max-attempts", server.DefaultMaxAttempts, "with --redis: how many times a job may be started, its first run included, before it is failed (each take-over after a node died, stalled or shut down is one more)")
 	fs.Var(&c.wsOrigins, "ws-origin", "browser origin (https://app.example.com) allowed to open WebSockets besides the server's own host; repeat or separate with commas; * allows any")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long running jobs may finish before they are cancelled")
 	fs.DurationVar(&c.publishRetry, "publish-retry", 30*time.Second, "how long a job keeps retrying an event the store cannot take (Redis down) before it fails; 0: no retry")
@@ -269,7 +271,7 @@ func openStore(ctx context.Context, c config, log *slog.Logger, rm *metrics.Redi
 // without --redis the node is alone.
 func openCluster(ctx context.Context, c config, log *slog.Logger, engine *plugin.Engine, reg *registry.Registry, st store.Store) (*cluster.Cluster, error) {
 	opts := cluster.Options{Prefix: c.redisPrefix, NodeID: c.nodeID, Addr: c.addr, Version: buildVersion(),
-		Engine: engine, Registry: reg, Logger: log}
+		Engine: engine, Registry: reg, Logger: log, ResyncInterval: c.clusterResync}
 	// The control channel rides on the store's pub/sub connection: one per node.
 	if l, ok := st.(cluster.Listener); ok {
 		opts.Listener = l
