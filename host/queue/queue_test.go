@@ -15,7 +15,7 @@ import (
 )
 
 // open returns a queue of consumer on srv's Redis, closed at the end.
-func open(t *testing.T, srv *redistest.Server, consumer string, lease time.Duration) *queue.Queue {
+func open(t testing.TB, srv *redistest.Server, consumer string, lease time.Duration) *queue.Queue {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
