@@ -24,6 +24,9 @@ var (
 	ErrUnknownPlugin = errors.New("unknown plugin")
 	ErrRouteNotFound = errors.New("no such route")
 	ErrNotReady      = errors.New("not ready")
+	// ErrUnavailable: a shared part (the Redis of the job queue) cannot be
+	// reached; the request may succeed later.
+	ErrUnavailable = errors.New("unavailable")
 	// ErrPluginAdminDisabled: plugin upload and removal need an operator
 	// token, and the server has none.
 	ErrPluginAdminDisabled = errors.New("plugin admin disabled")
@@ -52,6 +55,7 @@ var errorMap = []struct {
 	{ErrQueueFull, http.StatusServiceUnavailable, "queue_full"},
 	{ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
 	{ErrNotReady, http.StatusServiceUnavailable, "not_ready"},
+	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{ErrUnknownPlugin, http.StatusUnprocessableEntity, "unknown_plugin"},
 	{registry.ErrNotFound, http.StatusUnprocessableEntity, "unknown_plugin"},
 	{ErrRouteNotFound, http.StatusNotFound, "not_found"},

@@ -29,9 +29,12 @@ const DefaultMaxAttempts = 3
 func (s *Server) enqueue(ctx context.Context, j *activeJob, nj store.NewJob) error {
 	defer j.release()
 	q := s.cfg.Queue
+	unavailable := func(what string, err error) error {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	}
 	waiting, err := q.Waiting(ctx)
 	if err != nil {
-		return err
+		return unavailable("the shared job queue cannot be reached", err)
 	}
 	if waiting >= int64(s.cfg.QueueSize) {
 		return fmt.Errorf("%w: %d jobs waiting in the cluster", ErrQueueFull, waiting)
@@ -41,16 +44,16 @@ func (s *Server) enqueue(ctx context.Context, j *activeJob, nj store.NewJob) err
 		t.Stages = append(t.Stages, queue.Stage{Name: p.Name(), Version: p.Version(), SHA256: p.SHA256()})
 	}
 	if _, err := s.store.Create(ctx, nj); err != nil {
-		return fmt.Errorf("creating job: %w", err)
+		return unavailable("creating the job", err)
 	}
 	if err := s.runner.Queued(ctx, j.id); err != nil {
-		return fmt.Errorf("publishing queued event: %w", err)
+		return unavailable("publishing its queued event", err)
 	}
 	if _, err := q.Push(ctx, t); err != nil {
 		// Stored and queued but on no queue: end it, or it waits forever.
 		_, perr := s.pub.Publish(context.WithoutCancel(ctx), event.Event{JobID: j.id, Type: event.TypeJob,
 			Status: event.StatusFailed, JobPercent: event.Float(0), Error: fmt.Sprintf("not queued: %v", err)})
-		return errors.Join(err, perr)
+		return unavailable("queueing the job", errors.Join(err, perr))
 	}
 	return nil
 }

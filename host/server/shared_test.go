@@ -256,3 +256,27 @@ func TestSharedQueueShutdownHandsJobsOver(t *testing.T) {
 		assert.NotEqual(t, event.StatusCancelled, ev.Status, "seq %d", ev.Seq)
 	}
 }
+
+// While the Redis is down a submission is refused with 503 unavailable,
+// saying what failed; once it is back jobs are accepted and run again.
+func TestSharedQueueRedisDown(t *testing.T) {
+	rs := redistest.Start(t)
+	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1})
+	rs.Kill()
+	body := strings.NewReader(`{"pipeline":["ok"],"input":{}}`)
+	resp, b := a.do("POST", "/v1/jobs", "", body)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", b)
+	var e struct{ Error struct{ Code, Message string } }
+	require.NoError(t, json.Unmarshal(b, &e))
+	assert.Equal(t, "unavailable", e.Error.Code)
+	assert.Contains(t, e.Error.Message, "the shared job queue cannot be reached")
+
+	rs.Restart() // empty: the stream and its group are made again
+	require.Eventually(t, func() bool {
+		resp, _ := a.do("POST", "/v1/jobs", "", strings.NewReader(`{"pipeline":["ok"],"input":{}}`))
+		return resp.StatusCode == http.StatusAccepted
+	}, 10*time.Second, 50*time.Millisecond)
+	s := a.submit("ok")
+	j := a.waitStatus(s, "succeeded", "failed")
+	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
+}
