@@ -266,7 +266,9 @@ func TestSharedQueueRedisDown(t *testing.T) {
 	body := strings.NewReader(`{"pipeline":["ok"],"input":{}}`)
 	resp, b := a.do("POST", "/v1/jobs", "", body)
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", b)
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	require.NoError(t, json.Unmarshal(b, &e))
 	assert.Equal(t, "unavailable", e.Error.Code)
 	assert.Contains(t, e.Error.Message, "the shared job queue cannot be reached")
