@@ -9,49 +9,68 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/phasehost/phasehost/host/manifest"
 	"github.com/phasehost/phasehost/internal/refplugins"
 )
 
 // BenchmarkEmit compares one emit with a bare no-op host call of the same
-// signature, from the same guest loop (testdata/modules/bench/emit_bench.wat).
+// signature, from the same guest loop with the same arguments
+// (testdata/modules/bench/emit_bench.wat), for messages of several lengths.
 // The emit path includes reading and checking the message and handing the
 // resolved phase to OnEmit (here a no-op; publishing is the pipeline's cost).
+// Every emit must be accepted: a refused one would be cheaper than a real one.
 func BenchmarkEmit(b *testing.B) {
-	ctx := context.Background()
-	e, err := NewEngine(Options{})
-	require.NoError(b, err)
-	defer e.Close(ctx)
-	rt, err := e.runtimeFor(ctx, runtimeKey{pages: pagesFor(64)})
-	require.NoError(b, err)
-	_, err = rt.r.NewHostModuleBuilder("bench").NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) { stack[0] = 0 }),
-			[]api.ValueType{i32, i64, i64, i32, i32}, []api.ValueType{i32}).Export("noop").Instantiate(ctx)
-	require.NoError(b, err)
-	wasm, err := os.ReadFile(filepath.Join(modules, "bench", "emit_bench.wasm"))
-	require.NoError(b, err)
-	compiled, err := rt.r.CompileModule(ctx, wasm)
-	require.NoError(b, err)
-	p := &Plugin{engine: e, rt: rt, compiled: compiled, limits: Limits{MaxEvents: 1 << 62, MaxOutputBytes: 1 << 20},
-		manifest: manifest.Manifest{Name: "bench", Version: "1.0.0", Phases: []manifest.Phase{
-			{Name: "B_START", Step: "b", MapsTo: "START"}, {Name: "B_PROGRESS", Step: "b", MapsTo: "PROGRESS"}}}}
-	r := &run{plugin: p, limits: p.limits, logger: e.logger, onEmit: func(Emit) {}}
-	runCtx := &runContext{Context: ctx, run: r}
-	mod, err := rt.r.InstantiateModule(runCtx, compiled, wazero.NewModuleConfig().WithName(""))
-	require.NoError(b, err)
-	defer mod.Close(ctx)
-	for _, name := range []string{"noop_loop", "emit_loop"} {
-		fn := mod.ExportedFunction(name)
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.ResetTimer()
-			_, err := fn.Call(runCtx, uint64(b.N))
+	h := newEmitHarness(b, nil, func(Emit) {})
+	r, runCtx, mod := h.r, h.ctx, h.mod
+	// The messages' places in the module's data segments.
+	msgs := []struct {
+		name     string
+		ptr, len uint64
+	}{
+		{"0B", 0, 0},
+		{"21B", 0, 21},       // "placed part 17 of 200"
+		{"30B", 32, 30},      // "meshed part 17 of 200: 9 faces"
+		{"30B-utf8", 64, 30}, // "pièce 17 sur 200 placée (M8)"
+	}
+	for _, m := range msgs {
+		noop, emit := mod.ExportedFunction("noop_loop"), mod.ExportedFunction("emit_loop")
+		call := func(b *testing.B, fn api.Function, n int) {
+			events := r.events
+			_, err := fn.Call(runCtx, uint64(n), m.ptr, m.len)
 			require.NoError(b, err)
+			if fn == emit {
+				require.Equal(b, int64(n), r.events-events, "every emit accepted")
+			}
+		}
+		for _, fn := range []api.Function{noop, emit} {
+			name := m.name + "/" + fn.Definition().ExportNames()[0][:4]
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				call(b, fn, b.N)
+			})
+		}
+		// The same two loops taking turns every 4096 calls, so that both
+		// see the same load on a shared machine: ns/op is one emit plus one
+		// no-op call, and emit/noop their ratio.
+		b.Run(m.name+"/paired", func(b *testing.B) {
+			var tNoop, tEmit time.Duration
+			for done := 0; done < b.N; {
+				k := min(4096, b.N-done)
+				t0 := time.Now()
+				call(b, noop, k)
+				t1 := time.Now()
+				call(b, emit, k)
+				tNoop, tEmit = tNoop+t1.Sub(t0), tEmit+time.Since(t1)
+				done += k
+			}
+			b.ReportMetric(float64(tNoop.Nanoseconds())/float64(b.N), "noop-ns/op")
+			b.ReportMetric(float64(tEmit.Nanoseconds())/float64(b.N), "emit-ns/op")
+			b.ReportMetric(float64(tEmit)/float64(tNoop), "emit/noop")
 		})
 	}
 	require.Nil(b, r.fatal)
@@ -166,6 +185,30 @@ func BenchmarkStageStart(b *testing.B) {
 			q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Nanoseconds()) / 1e3 }
 			b.ReportMetric(q(0.50), "p50-µs")
 			b.ReportMetric(q(0.99), "p99-µs")
+		})
+	}
+}
+
+// BenchmarkValidUTF8 compares emit's UTF-8 check with utf8.Valid on the
+// benchmark's messages.
+func BenchmarkValidUTF8(b *testing.B) {
+	for _, m := range []struct{ name, msg string }{
+		{"0B", ""}, {"21B", "placed part 17 of 200"}, {"30B", "meshed part 17 of 200: 9 faces"}, {"30B-utf8", "pièce 17 sur 200 placée (M8)"},
+	} {
+		msg := []byte(m.msg)
+		b.Run(m.name+"/validUTF8", func(b *testing.B) {
+			for b.Loop() {
+				if !validUTF8(msg) {
+					b.Fatal("refused")
+				}
+			}
+		})
+		b.Run(m.name+"/utf8.Valid", func(b *testing.B) {
+			for b.Loop() {
+				if !utf8.Valid(msg) {
+					b.Fatal("refused")
+				}
+			}
 		})
 	}
 }
