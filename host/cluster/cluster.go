@@ -620,6 +620,33 @@ func (c *Cluster) find(name, version string) *plugin.Plugin {
 	return nil
 }
 
+// Errors of Module.
+var (
+	ErrModuleNotFound = errors.New("no published module with that sha256")
+	ErrModuleCorrupt  = errors.New("published module corrupt")
+)
+
+// Module returns the bytes of the module published with sha256 sha, checked
+// against it. Modules are kept after their name@version is removed, so a job
+// accepted with a module can run on it later on any node.
+func (c *Cluster) Module(ctx context.Context, sha string) ([]byte, error) {
+	if c.rdb == nil {
+		return nil, fmt.Errorf("%w: %s (this node is alone)", ErrModuleNotFound, sha)
+	}
+	wasm, err := c.rdb.Get(ctx, c.moduleKey(sha)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: %s", ErrModuleNotFound, sha)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", c.moduleKey(sha), err)
+	}
+	sum := sha256.Sum256(wasm)
+	if got := hex.EncodeToString(sum[:]); got != sha {
+		return nil, fmt.Errorf("%w: the module stored at %s hashes to %s: tampered or corrupt, refused", ErrModuleCorrupt, c.moduleKey(sha), got)
+	}
+	return wasm, nil
+}
+
 // addLocked loads the module sha and registers it, unless the registry has
 // that very module as name@version already. A module whose bytes do not hash
 // to sha, or whose manifest is not name@version, is refused; a resync does
@@ -639,16 +666,12 @@ func (c *Cluster) addLocked(ctx context.Context, name, version, sha string, resy
 			c.st.refused[ref] = sha
 		}
 	}
-	wasm, err := c.rdb.Get(ctx, c.moduleKey(sha)).Bytes()
+	wasm, err := c.Module(ctx, sha)
 	if err != nil {
 		// A missing module stays missing (it is written before it is
-		// published and never deleted); anything else may pass.
-		refuse(fmt.Errorf("reading %s: %w", c.moduleKey(sha), err), errors.Is(err, redis.Nil))
-		return
-	}
-	sum := sha256.Sum256(wasm)
-	if got := hex.EncodeToString(sum[:]); got != sha {
-		refuse(fmt.Errorf("the module stored at %s hashes to %s: tampered or corrupt, refused", c.moduleKey(sha), got), true)
+		// published and never deleted), and a corrupt one corrupt;
+		// anything else may pass.
+		refuse(err, errors.Is(err, ErrModuleNotFound) || errors.Is(err, ErrModuleCorrupt))
 		return
 	}
 	p, err := c.o.Engine.Load(ctx, wasm)

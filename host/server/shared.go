@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phasehost/phasehost/host/event"
+	"github.com/phasehost/phasehost/host/plugin"
 	"github.com/phasehost/phasehost/host/queue"
 	"github.com/phasehost/phasehost/host/store"
 )
@@ -114,7 +115,7 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		ack()
 		return
 	}
-	j, err := s.bind(d.Task)
+	j, err := s.bind(ctx, d.Task)
 	if err != nil {
 		s.failTaken(ctx, d.JobID, fence, err.Error())
 		ack()
@@ -174,24 +175,51 @@ func (s *Server) handOver(j *activeJob) {
 	j.requestCancel()
 }
 
-// bind acquires the exact modules of t's stages from this node's registry.
-func (s *Server) bind(t queue.Task) (*activeJob, error) {
+// bind acquires the exact modules of t's stages: from this node's registry,
+// else (a version removed since the job was accepted, or never loaded here)
+// the module the cluster keeps by sha256, loaded for this job alone.
+func (s *Server) bind(ctx context.Context, t queue.Task) (*activeJob, error) {
 	j := &activeJob{id: t.JobID, input: t.Input, cancel: make(chan struct{}), state: event.StatusQueued}
 	for i, st := range t.Stages {
 		p, err := s.reg.Acquire(st.Name + "@" + st.Version)
-		if err != nil {
-			j.release()
-			return nil, fmt.Errorf("node %s cannot run stage %d: %w", s.cluster.ID(), i, err)
-		}
-		if st.SHA256 != "" && p.SHA256() != st.SHA256 {
+		if err == nil && st.SHA256 != "" && p.SHA256() != st.SHA256 {
 			p.Release()
-			j.release()
-			return nil, fmt.Errorf("node %s cannot run stage %d: its %s is module sha256 %s, the job was accepted with %s",
-				s.cluster.ID(), i, p.Ref(), p.SHA256(), st.SHA256)
+			err = fmt.Errorf("its %s is module sha256 %s, the job was accepted with %s", p.Ref(), p.SHA256(), st.SHA256)
+		}
+		if err != nil {
+			var ferr error
+			p, ferr = s.fetchModule(ctx, st)
+			if ferr != nil {
+				j.release()
+				return nil, fmt.Errorf("node %s cannot run stage %d: %w (%w)", s.cluster.ID(), i, err, ferr)
+			}
 		}
 		j.stages = append(j.stages, p)
 	}
 	return j, nil
+}
+
+// fetchModule loads the module of st that the cluster keeps, for one job:
+// it is closed when the job releases it.
+func (s *Server) fetchModule(ctx context.Context, st queue.Stage) (*plugin.Plugin, error) {
+	if !s.cluster.Shared() || s.cfg.Engine == nil || st.SHA256 == "" {
+		return nil, errors.New("no copy in the cluster")
+	}
+	wasm, err := s.cluster.Module(ctx, st.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.cfg.Engine.Load(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	if p.Name() != st.Name || p.Version() != st.Version || !p.Acquire() {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("the cluster's module %s is %s", st.SHA256, p.Ref())
+	}
+	p.Retire() // closed once the job releases it
+	s.log.Info("module loaded from the cluster for one job", slog.String("plugin", p.Ref()), slog.String("sha256", st.SHA256))
+	return p, nil
 }
 
 // failTaken ends a taken job that cannot run here, as its run would.

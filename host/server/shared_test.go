@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/phasehost/phasehost/host/cluster"
 	"github.com/phasehost/phasehost/host/event"
+	"github.com/phasehost/phasehost/host/manifest"
 	"github.com/phasehost/phasehost/host/queue"
 	"github.com/phasehost/phasehost/host/server"
 	"github.com/phasehost/phasehost/internal/redistest"
@@ -37,6 +39,7 @@ type sharedOpts struct {
 	lease       time.Duration
 	maxAttempts int
 	noSlow      bool // without the slow module
+	cluster     bool // sharing uploaded plugins (host/cluster)
 }
 
 func newSharedNode(t *testing.T, rs *redistest.Server, o sharedOpts) sharedNode {
@@ -56,6 +59,16 @@ func newSharedNode(t *testing.T, rs *redistest.Server, o sharedOpts) sharedNode 
 			require.Len(t, loaded, 1)
 		}
 		c.Queue, c.Workers, c.MaxAttempts = q, o.workers, o.maxAttempts
+		if o.cluster {
+			listener, ok := c.Store.(*recordingStore).Store.(cluster.Listener)
+			require.True(t, ok)
+			cl, err := cluster.Open(context.Background(), rs.URL(), cluster.Options{NodeID: o.name,
+				Engine: c.Engine, Registry: c.Registry, Logger: quiet, Listener: listener})
+			require.NoError(t, err)
+			require.NoError(t, cl.Start(context.Background()))
+			t.Cleanup(func() { _ = cl.Close() })
+			c.Cluster = cl
+		}
 	})
 	e.shared = true
 	return sharedNode{env: e, q: q, rdb: rdb}
@@ -281,4 +294,32 @@ func TestSharedQueueRedisDown(t *testing.T) {
 	s := a.submit("ok")
 	j := a.waitStatus(s, "succeeded", "failed")
 	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
+}
+
+// A job accepted with an uploaded version runs on it even when that version
+// is removed before any node takes the job: the cluster keeps its module.
+func TestSharedQueueRunsRemovedVersion(t *testing.T) {
+	rs := redistest.Start(t)
+	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1, cluster: true})
+	wasm := repack(t, "valid/ok.wasm", func(m *manifest.Manifest) { m.Version = "1.1.0" })
+	resp, body := a.upload("operator", wasm)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+
+	busy := a.submit("cancel") // the only worker
+	require.Eventually(t, func() bool { return a.state(busy).Status == "running" }, 10*time.Second, 10*time.Millisecond)
+	s := a.submit("ok")
+	assert.Equal(t, "1.1.0", a.state(s).Stages[0].Version)
+	resp, body = a.do("DELETE", "/v1/plugins/ok/1.1.0", "operator", nil)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "%s", body)
+	require.False(t, a.has("ok", "1.1.0"))
+
+	a.cancel(busy)
+	j := a.waitStatus(s, "succeeded", "failed")
+	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
+	for _, ev := range a.history(s.ID) {
+		if ev.Plugin != "" {
+			assert.Equal(t, "1.1.0", ev.Version, "seq %d", ev.Seq)
+		}
+	}
+	assert.False(t, a.has("ok", "1.1.0"), "loaded for the job alone, not registered")
 }
