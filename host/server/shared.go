@@ -77,11 +77,27 @@ func (s *Server) sharedWorker() {
 func (s *Server) runDelivery(d *queue.Delivery) {
 	log := s.log.With(slog.String("job", d.JobID), slog.String("entry", d.ID))
 	ctx := s.runCtx
+	var fence int64 // the run's fencing token, once taken
 	ack := func() {
 		if err := d.Ack(context.WithoutCancel(ctx)); err != nil {
 			// The entry comes back after its lease; the job, ended, is
 			// then acknowledged by whoever takes it.
 			log.Warn("job not acknowledged", errAttr(err))
+		}
+	}
+	giveBack := func() {
+		if err := d.Release(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("job not given back; it returns after its lease", errAttr(err))
+		}
+	}
+	// endHere fails the job as this run (it cannot run here) and
+	// acknowledges it, or gives it back when the failure could not be
+	// recorded: it must not be lost unfinished.
+	endHere := func(msg string) {
+		if s.failTaken(ctx, d.JobID, fence, msg) {
+			ack()
+		} else {
+			giveBack()
 		}
 	}
 	if d.Err != nil {
@@ -98,9 +114,7 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		return
 	case err != nil:
 		log.Error("cannot take job: store unavailable; giving it back", errAttr(err))
-		if err := d.Release(context.WithoutCancel(ctx)); err != nil {
-			log.Warn("job not given back; it returns after its lease", errAttr(err))
-		}
+		giveBack()
 		return
 	case event.Terminal(st.Status):
 		// Cancelled while queued, or ended by a node that died before it
@@ -111,14 +125,12 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		return
 	}
 	if fence > int64(s.cfg.MaxAttempts) {
-		s.failTaken(ctx, d.JobID, fence, fmt.Sprintf("gave up after %d attempts: each node that took the job stopped before it ended (crashed, stalled past its lease, or shut down)", fence-1))
-		ack()
+		endHere(fmt.Sprintf("gave up after %d attempts: each node that took the job stopped before it ended (crashed, stalled past its lease, or shut down)", fence-1))
 		return
 	}
 	j, err := s.bind(ctx, d.Task)
 	if err != nil {
-		s.failTaken(ctx, d.JobID, fence, err.Error())
-		ack()
+		endHere(err.Error())
 		return
 	}
 	j.state, j.delivery = event.StatusRunning, d
@@ -222,14 +234,21 @@ func (s *Server) fetchModule(ctx context.Context, st queue.Stage) (*plugin.Plugi
 	return p, nil
 }
 
-// failTaken ends a taken job that cannot run here, as its run would.
-func (s *Server) failTaken(ctx context.Context, id string, fence int64, msg string) {
+// failTaken ends a taken job that cannot run here, as its run would. It
+// reports whether the job has ended (here or elsewhere).
+func (s *Server) failTaken(ctx context.Context, id string, fence int64, msg string) bool {
 	_, err := s.pub.Publish(context.WithoutCancel(ctx), event.Event{JobID: id, Type: event.TypeJob,
 		Status: event.StatusFailed, Error: msg, Fence: fence})
-	if err != nil && !errors.Is(err, store.ErrTerminal) && !errors.Is(err, store.ErrFenced) {
-		s.log.Error("job left unfinished: failure not published", slog.String("job", id), errAttr(err))
-		return
+	switch {
+	case errors.Is(err, store.ErrTerminal):
+		return true
+	case errors.Is(err, store.ErrFenced):
+		return false // another node has it now
+	case err != nil:
+		s.log.Error("failure of a job that cannot run here not published; giving it back", slog.String("job", id), errAttr(err))
+		return false
 	}
 	s.sm.JobFinished(event.StatusFailed)
 	s.log.Warn("job failed before it ran", slog.String("job", id), slog.String("reason", msg))
+	return true
 }
