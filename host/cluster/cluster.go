@@ -197,6 +197,11 @@ type Cluster struct {
 	// a resync ends, so that a gap is reported once.
 	catchingUp atomic.Bool
 
+	// prep holds the modules compiled ahead of their "add" (prepare.go).
+	prepMu     sync.Mutex
+	prep       map[string]*prepared
+	prepClosed bool
+
 	mu       sync.Mutex
 	stop     context.CancelFunc
 	loops    sync.WaitGroup
@@ -246,7 +251,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Cluster
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	return &Cluster{rdb: rdb, o: o, log: o.Logger.With(slog.String("node", o.NodeID)), started: time.Now(),
-		st: newState(), resyncReq: make(chan struct{}, 1)}, nil
+		st: newState(), resyncReq: make(chan struct{}, 1), prep: map[string]*prepared{}}, nil
 }
 
 // ID is this node's id.
@@ -399,6 +404,7 @@ func (c *Cluster) Close() error {
 		unlisten()
 	}
 	c.loops.Wait()
+	c.closePrepared()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if stop != nil {
@@ -437,8 +443,14 @@ func (c *Cluster) Publish(ctx context.Context, p *plugin.Plugin, wasm []byte) er
 		return fmt.Errorf("cluster: publish %s: the bytes are not the plugin's module (sha256 %s, plugin %s)", p.Ref(), sha, p.SHA256())
 	}
 	// The bytes first (a plain SET, not through the script: they may be
-	// large), then the hash and the announcement.
-	if err := c.rdb.SetNX(ctx, c.moduleKey(sha), wasm, 0).Err(); err != nil {
+	// large), kept for good (Prepare stored them with a TTL), then the hash
+	// and the announcement.
+	_, err := c.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
+		pl.SetNX(ctx, c.moduleKey(sha), wasm, 0)
+		pl.Persist(ctx, c.moduleKey(sha))
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("cluster: publish %s: %w", p.Ref(), err)
 	}
 	seq, err := publishScript.Run(ctx, c.rdb, []string{c.pluginsKey(), c.seqKey()},
@@ -584,6 +596,10 @@ func (c *Cluster) handle(ctx context.Context, payload string) {
 	if a.Node == c.o.NodeID { // applied here already, by the API call that published it
 		return
 	}
+	if a.Op == OpPrepare {
+		c.startPrepare(a.SHA256)
+		return
+	}
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	switch a.Op {
@@ -666,18 +682,20 @@ func (c *Cluster) addLocked(ctx context.Context, name, version, sha string, resy
 			c.st.refused[ref] = sha
 		}
 	}
-	wasm, err := c.Module(ctx, sha)
-	if err != nil {
-		// A missing module stays missing (it is written before it is
-		// published and never deleted), and a corrupt one corrupt;
-		// anything else may pass.
-		refuse(err, errors.Is(err, ErrModuleNotFound) || errors.Is(err, ErrModuleCorrupt))
-		return
-	}
-	p, err := c.o.Engine.Load(ctx, wasm)
-	if err != nil {
-		refuse(err, ctx.Err() == nil)
-		return
+	p := c.takePrepared(ctx, sha) // compiled ahead (prepare.go)
+	if p == nil {
+		wasm, err := c.Module(ctx, sha)
+		if err != nil {
+			// A missing module stays missing (it is written before it is
+			// published and never deleted), and a corrupt one corrupt;
+			// anything else may pass.
+			refuse(err, errors.Is(err, ErrModuleNotFound) || errors.Is(err, ErrModuleCorrupt))
+			return
+		}
+		if p, err = c.o.Engine.Load(ctx, wasm); err != nil {
+			refuse(err, ctx.Err() == nil)
+			return
+		}
 	}
 	if p.Name() != name || p.Version() != version {
 		_ = p.Close(context.WithoutCancel(ctx))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/phasehost/phasehost/host/cluster"
 	"github.com/phasehost/phasehost/host/event"
+	"github.com/phasehost/phasehost/host/plugin"
 )
 
 // The cluster (host/cluster): GET /v1/nodes lists the live nodes, and on a
@@ -69,6 +70,14 @@ func (s *Server) publishing(upload gin.HandlerFunc) gin.HandlerFunc {
 		if err != nil {
 			s.writeError(c, err)
 			return
+		}
+		// The other nodes start compiling now, while this one validates and
+		// compiles: they serve the version about when this one does
+		// (cluster.Prepare). Only for what looks like a plugin at all.
+		if _, err := plugin.ReadManifest(wasm); err == nil {
+			if err := s.cluster.Prepare(c.Request.Context(), wasm); err != nil {
+				s.log.Warn("other nodes not asked to compile the upload ahead", errAttr(err))
+			}
 		}
 		c.Request.Body = io.NopCloser(bytes.NewReader(wasm))
 		c.Request.ContentLength = int64(len(wasm))
