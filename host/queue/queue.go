@@ -440,25 +440,14 @@ func (d *Delivery) Lost() <-chan struct{} { return d.lost }
 // and deleted. A job whose lease was lost is not acknowledged here: the node
 // that took it over does.
 func (d *Delivery) Ack(ctx context.Context) error {
-	var err error
-	d.endOnce.Do(func() {
-		d.q.mu.Lock()
-		_, mine := d.q.held[d.ID]
-		delete(d.q.held, d.ID)
-		d.q.mu.Unlock()
-		if !mine {
-			return
-		}
-		_, err = d.q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	return d.end("acknowledging", func() error {
+		_, err := d.q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.XAck(ctx, d.q.Key(), d.q.o.Group, d.ID)
 			p.XDel(ctx, d.q.Key(), d.ID)
 			return nil
 		})
-		if err != nil {
-			err = fmt.Errorf("queue: acknowledging job %s: %w", d.JobID, err)
-		}
+		return err
 	})
-	return err
 }
 
 // Release gives the job back without running it to its end: it is queued
@@ -467,6 +456,18 @@ func (d *Delivery) Ack(ctx context.Context) error {
 // another node has taken the job over meanwhile. If Redis cannot be reached,
 // the job comes back after its lease, as when a node dies.
 func (d *Delivery) Release(ctx context.Context) error {
+	return d.end("releasing", func() error {
+		err := requeueScript.Run(ctx, d.q.rdb, []string{d.q.Key()}, d.q.o.Group, d.q.o.Consumer, d.ID, d.raw).Err()
+		if errors.Is(err, redis.Nil) {
+			return nil // taken over meanwhile
+		}
+		return err
+	})
+}
+
+// end ends the delivery once: it stops renewing its lease and, when the
+// lease was still held here, runs f.
+func (d *Delivery) end(what string, f func() error) error {
 	var err error
 	d.endOnce.Do(func() {
 		d.q.mu.Lock()
@@ -476,12 +477,8 @@ func (d *Delivery) Release(ctx context.Context) error {
 		if !mine {
 			return
 		}
-		err = requeueScript.Run(ctx, d.q.rdb, []string{d.q.Key()}, d.q.o.Group, d.q.o.Consumer, d.ID, d.raw).Err()
-		if errors.Is(err, redis.Nil) {
-			err = nil // taken over meanwhile
-		}
-		if err != nil {
-			err = fmt.Errorf("queue: releasing job %s: %w", d.JobID, err)
+		if err = f(); err != nil {
+			err = fmt.Errorf("queue: %s job %s: %w", what, d.JobID, err)
 		}
 	})
 	return err
