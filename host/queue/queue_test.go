@@ -17,12 +17,18 @@ import (
 // open returns a queue of consumer on srv's Redis, closed at the end.
 func open(t testing.TB, srv *redistest.Server, consumer string, lease time.Duration) *queue.Queue {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := rawClient(t, srv)
 	q, err := queue.New(context.Background(), rdb, queue.Options{Consumer: consumer, Lease: lease})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = q.Close() })
 	return q
+}
+
+// rawClient is a Redis client of the test's own, closed at the end.
+func rawClient(t testing.TB, srv *redistest.Server) *redis.Client {
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }
 
 func task(id string) queue.Task {
@@ -68,8 +74,7 @@ func TestPushTakeAck(t *testing.T) {
 	require.NoError(t, d.Ack(ctx))
 	require.NoError(t, d.Ack(ctx), "Ack is idempotent")
 	assert.Zero(t, a.Held())
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := rawClient(t, srv)
 	assert.Equal(t, int64(1), rdb.XLen(ctx, a.Key()).Val(), "the acknowledged entry is deleted")
 }
 
@@ -149,8 +154,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 		t.Fatal("b lost the job it holds")
 	default:
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := rawClient(t, srv)
 	p, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: b.Key(), Group: queue.DefaultGroup, Start: "-", End: "+", Count: 10}).Result()
 	require.NoError(t, err)
 	require.Len(t, p, 1, "still pending: a's Ack did not acknowledge b's job")
@@ -173,8 +177,7 @@ func TestRelease(t *testing.T) {
 	db := take(t, b, 5*time.Second) // long before the 30 s lease
 	require.NotNil(t, db)
 	assert.Equal(t, "j", db.JobID)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := rawClient(t, srv)
 	assert.Equal(t, int64(1), rdb.XLen(ctx, a.Key()).Val(), "one entry: the old one is gone")
 
 	// A delivery taken over meanwhile is not queued again.
@@ -191,8 +194,7 @@ func TestMalformedEntry(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	a := open(t, srv, "a", 10*time.Second)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := rawClient(t, srv)
 	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: a.Key(), Values: []string{"task", "{not json"}}).Err())
 	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: a.Key(), Values: []string{"other", "x"}}).Err())
 	for range 2 {
@@ -210,8 +212,7 @@ func TestGroupRecreatedAfterFlush(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	a := open(t, srv, "a", 10*time.Second)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := rawClient(t, srv)
 	require.NoError(t, rdb.FlushAll(ctx).Err())
 	assert.Nil(t, take(t, a, 300*time.Millisecond))
 	_, err := a.Push(ctx, task("j"))
@@ -223,8 +224,7 @@ func TestGroupRecreatedAfterFlush(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := rawClient(t, srv)
 	_, err := queue.New(context.Background(), rdb, queue.Options{})
 	assert.ErrorContains(t, err, "Consumer")
 	_, err = queue.New(context.Background(), rdb, queue.Options{Consumer: "a", Lease: time.Millisecond})
