@@ -225,18 +225,30 @@ func (s *Server) cancelJob(c *gin.Context) {
 }
 
 // cancelElsewhere cancels job id that this node does not run: with a shared
-// store it may be queued or running on another node. The cancelled event is
-// published here; the node running the job finds its next event refused
-// (store.ErrTerminal) and stops the guest. 409 when the job has finished.
+// store it may be queued or running on another node. The cancelled events
+// are published here (the running stage's, then the job's); the node running
+// the job finds its next event refused (store.ErrTerminal) and stops the
+// guest. 409 when the job has finished.
 func (s *Server) cancelElsewhere(c *gin.Context, id string) {
 	ctx := c.Request.Context()
+	const why = "cancelled: cancel requested on another node than the one running the job"
 	st, err := s.store.Get(ctx, id)
 	if err == nil && event.Terminal(st.Status) {
 		err = fmt.Errorf("%w: %s is %s", store.ErrTerminal, id, st.Status)
 	}
+	for i, stage := range st.Stages {
+		if err != nil {
+			break
+		}
+		if stage.Status == event.StatusRunning { // its run will not say so any more
+			_, err = s.pub.Publish(ctx, event.Event{JobID: id, Type: event.TypeStage, Status: event.StatusCancelled,
+				Stage: stage.Stage, StageIndex: event.Int(i), Plugin: stage.Plugin, Version: stage.Version,
+				Percent: event.Float(stage.Percent), Error: why})
+		}
+	}
 	if err == nil {
 		_, err = s.pub.Publish(ctx, event.Event{JobID: id, Type: event.TypeJob, Status: event.StatusCancelled,
-			Error: "cancelled: cancel requested on another node than the one running the job"})
+			JobPercent: event.Float(st.JobPercent), Error: why})
 	}
 	if err != nil {
 		s.writeError(c, err)

@@ -304,6 +304,7 @@ func TestRedisTwoNodes(t *testing.T) {
 		require.Equal(t, 202, resp.StatusCode, "%s", body)
 		j := b.waitStatus(s, "cancelled")
 		assert.Contains(t, j.Error, "cancelled")
+		assert.Equal(t, "cancelled", j.Stages[0].Status, "the stage that ran ends too")
 		for _, w := range ws[s.ID] {
 			<-w.done
 			require.NoError(t, w.err)
