@@ -108,19 +108,25 @@ func (c *client) url(path string, q url.Values) *url.URL {
 // set, decodes a 2xx answer into out (unless nil) and returns its raw body.
 func (c *client) do(ctx context.Context, method, path, token string, body, out any) ([]byte, error) {
 	var rd io.Reader
+	contentType := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(b)
+		rd, contentType = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.url(path, nil).String(), rd)
+	return c.send(ctx, method, path, token, contentType, rd, out)
+}
+
+// send is do with a body already encoded as contentType ("" with no body).
+func (c *client) send(ctx context.Context, method, path, token, contentType string, body io.Reader, out any) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path, nil).String(), body)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

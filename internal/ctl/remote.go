@@ -23,7 +23,7 @@ could not be reached), 2 bad usage or a request the server refused (bad token,
 unknown job or plugin), with the server's message on stderr.`
 
 func newRemoteCmds(env Env) []*cobra.Command {
-	return []*cobra.Command{newSubmitCmd(env), newWatchCmd(env), newCancelCmd(env), newPluginsCmd(env)}
+	return []*cobra.Command{newSubmitCmd(env), newWatchCmd(env), newCancelCmd(env), newPluginsCmd(env), newNodesCmd(env)}
 }
 
 // serverFlag adds --server, defaulting to $PHASECTL_SERVER.
@@ -257,7 +257,11 @@ func newPluginsCmd(env Env) *cobra.Command {
 		Short: "List the plugins a phasehost has loaded",
 		Long: `plugins lists the server's plugins (GET /v1/plugins): name, version, stage,
 whether a bare name resolves to the version (active, pinned when an operator
-pinned it) and its number of phases. --json prints the server's answer.`,
+pinned it) and its number of phases. --json prints the server's answer.
+
+Its subcommands change the server's plugins with the operator token (--token
+or PHASECTL_TOKEN): upload a module, pin or unpin the version a bare name
+resolves to, remove a version.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient(server)
@@ -277,6 +281,7 @@ pinned it) and its number of phases. --json prints the server's answer.`,
 	}
 	serverFlag(cmd, env, &server)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the server's JSON answer")
+	addPluginAdminCmds(cmd, env) // operator.go
 	return cmd
 }
 

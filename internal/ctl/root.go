@@ -82,8 +82,9 @@ func newRoot(env Env) *cobra.Command {
 
 Plugin authors pack, validate, inspect and generate code for plugins, and run
 pipelines locally (run); example makes pipeline inputs. Against a running
-phasehost (--server or PHASECTL_SERVER): submit, watch, cancel, plugins; bench
-load-tests a node on Redis.`,
+phasehost (--server or PHASECTL_SERVER): submit, watch, cancel, plugins, nodes;
+with the operator token (--token or PHASECTL_TOKEN): plugins upload, pin, unpin,
+remove. bench load-tests a node on Redis.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
