@@ -43,6 +43,21 @@ type Job struct {
 	// Note, when set, is the message of the "job running" event (e.g. that
 	// this run took the job over from a node that died).
 	Note string
+	// From, when set, is where an earlier run of the job got to: the run
+	// starts after From's stages, with its output as input, and counts them
+	// as done in job_percent. (Stages are deterministic: a stage's output for
+	// an input is the same in every run.)
+	From *Checkpoint
+	// StageDone, when set, is called after each stage's succeeded event
+	// with the checkpoint it makes, so that a later run can start there.
+	StageDone func(ctx context.Context, c Checkpoint)
+}
+
+// Checkpoint is a job's progress: its first Stages stages have completed,
+// the last with Output.
+type Checkpoint struct {
+	Stages int
+	Output []byte
 }
 
 // Outcome is how a job ended.
@@ -85,11 +100,19 @@ func (r *Runner) Run(ctx context.Context, job Job) (Outcome, error) {
 		js.weights = append(js.weights, m.EffectiveWeight())
 	}
 	js.percents = make([]float64, len(job.Stages))
-	if err := js.publish(ctx, event.Event{Type: event.TypeJob, Status: event.StatusRunning, JobPercent: event.Float(0), Message: job.Note}); err != nil {
+	start, input := 0, job.Input
+	if c := job.From; c != nil && c.Stages > 0 {
+		start, input = min(c.Stages, len(job.Stages)), c.Output
+	}
+	for i := range start {
+		js.percents[i] = 100
+	}
+	if err := js.publish(ctx, event.Event{Type: event.TypeJob, Status: event.StatusRunning,
+		JobPercent: event.Float(jobPercent(js.weights, js.percents)), Message: job.Note}); err != nil {
 		return Outcome{}, err
 	}
-	input := job.Input
-	for i, p := range job.Stages {
+	for i := start; i < len(job.Stages); i++ {
+		p := job.Stages[i]
 		out, runErr, pubErr := js.stage(ctx, i, p, input)
 		if pubErr != nil {
 			return Outcome{}, pubErr
@@ -102,6 +125,9 @@ func (r *Runner) Run(ctx context.Context, job Job) (Outcome, error) {
 			msg := fmt.Sprintf("stage %d (%s) %s: %v", i, p.Manifest().Stage, status, runErr)
 			o := Outcome{Status: status, Err: runErr}
 			return o, js.publish(ctx, event.Event{Type: event.TypeJob, Status: status, JobPercent: event.Float(jobPercent(js.weights, js.percents)), Error: msg})
+		}
+		if job.StageDone != nil {
+			job.StageDone(ctx, Checkpoint{Stages: i + 1, Output: out})
 		}
 		input = out
 	}

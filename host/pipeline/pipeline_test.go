@@ -180,3 +180,52 @@ func TestStageProgress(t *testing.T) {
 	assert.Equal(t, 100.0, obs("MATERIAL_APPLY_END", 10, 10))
 	assert.Equal(t, 50.0, jobPercent([]float64{1, 3}, []float64{100, 33.333333}))
 }
+
+// A run given the outputs of the first stages starts after them, counts them
+// in job_percent, and reports each stage it completes; the result is the
+// same as a whole run's.
+func TestResumeAfterCompletedStages(t *testing.T) {
+	stages := loadReference(t)
+	input, err := os.ReadFile("../../examples/bracket.json")
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	var cps []Checkpoint
+	whole := &recorder{}
+	full, err := NewRunner(whole, nil).Run(ctx, Job{ID: "whole", Stages: stages, Input: input,
+		StageDone: func(_ context.Context, c Checkpoint) {
+			require.Equal(t, len(cps)+1, c.Stages, "in order")
+			cps = append(cps, c)
+		}})
+	require.NoError(t, err)
+	require.Equal(t, event.StatusSucceeded, full.Status)
+	require.Len(t, cps, 3)
+
+	rec := &recorder{}
+	var done []int
+	resumed, err := NewRunner(rec, nil).Run(ctx, Job{ID: "resumed", Stages: stages, Input: input, From: &cps[1],
+		Note: "resuming", StageDone: func(_ context.Context, c Checkpoint) { done = append(done, c.Stages) }})
+	require.NoError(t, err)
+	require.Equal(t, event.StatusSucceeded, resumed.Status)
+	assert.JSONEq(t, string(full.Result), string(resumed.Result))
+	assert.Equal(t, []int{3}, done)
+	first := rec.events[0]
+	assert.Equal(t, event.StatusRunning, first.Status)
+	assert.Equal(t, "resuming", first.Message)
+	w := make([]float64, 3)
+	for i, p := range stages {
+		m := p.Manifest()
+		w[i] = m.EffectiveWeight()
+	}
+	assert.InDelta(t, 100*(w[0]+w[1])/(w[0]+w[1]+w[2]), *first.JobPercent, 0.01) // rounded to hundredths
+	last := -1.0
+	for _, ev := range rec.events[1:] {
+		if ev.StageIndex != nil {
+			assert.Equal(t, 2, *ev.StageIndex, "only the last stage runs")
+		}
+		if ev.JobPercent != nil {
+			assert.GreaterOrEqual(t, *ev.JobPercent, last)
+			last = *ev.JobPercent
+		}
+	}
+}

@@ -3,9 +3,10 @@
 //
 // Key layout (PREFIX is Options.Prefix, "phasehost" by default):
 //
-//	PREFIX:queue   stream: one entry per queued job, field "task" = Task as JSON
-//	               consumer group Options.Group ("workers"); each node reads as
-//	               the consumer named by its node id
+//	PREFIX:queue               stream: one entry per queued job, field "task" = Task as JSON;
+//	                           consumer group Options.Group ("workers"), each node reading as
+//	                           the consumer named by its node id
+//	PREFIX:checkpoint:{JOBID}  hash: a running job's progress (checkpoint.go)
 //
 // A node takes a job only when one of its workers is free (Take, COUNT 1), so
 // jobs wait in Redis, where any node can take them, rather than in a node's
@@ -437,13 +438,15 @@ type Delivery struct {
 func (d *Delivery) Lost() <-chan struct{} { return d.lost }
 
 // Ack ends the delivery of a job that has ended: its entry is acknowledged
-// and deleted. A job whose lease was lost is not acknowledged here: the node
-// that took it over does.
+// and deleted, with its checkpoint. A job whose lease was lost is not
+// acknowledged here: the node that took it over does.
 func (d *Delivery) Ack(ctx context.Context) error {
 	return d.end("acknowledging", func() error {
-		_, err := d.q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		// Not a transaction: the checkpoint's key is in another Cluster slot.
+		_, err := d.q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.XAck(ctx, d.q.Key(), d.q.o.Group, d.ID)
 			p.XDel(ctx, d.q.Key(), d.ID)
+			d.q.dropCheckpoint(ctx, p, d.JobID)
 			return nil
 		})
 		return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phasehost/phasehost/host/event"
+	"github.com/phasehost/phasehost/host/pipeline"
 	"github.com/phasehost/phasehost/host/plugin"
 	"github.com/phasehost/phasehost/host/queue"
 	"github.com/phasehost/phasehost/host/store"
@@ -153,16 +154,39 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		case <-lostWatch:
 		}
 	}()
-	note, how := "", "new"
+	run := pipeline.Job{Fence: fence, StageDone: func(ctx context.Context, c pipeline.Checkpoint) {
+		if err := s.cfg.Queue.SaveCheckpoint(ctx, j.id, c.Stages, c.Output); err != nil {
+			log.Warn("checkpoint not saved: a node taking the job over would start it again", errAttr(err))
+		}
+	}}
+	how := "new"
 	if fence > 1 {
 		how = "taken_over"
-		note = fmt.Sprintf("attempt %d, on node %s: the job's previous node stopped (crashed, stalled past its lease, or shut down)", fence, s.cluster.ID())
+		run.Note = fmt.Sprintf("attempt %d, on node %s: the job's previous node stopped (crashed, stalled past its lease, or shut down)", fence, s.cluster.ID())
+		if c := s.checkpoint(ctx, j); c != nil {
+			run.From = c
+			run.Note += fmt.Sprintf("; resuming after its stage %d, whose output was kept", c.Stages-1)
+		}
 		log.Warn("running a job taken over from another node", slog.Int64("attempt", fence))
 	}
 	s.sm.SharedJob(how)
-	if s.run(j, fence, note) {
+	if s.run(j, run) {
 		ack()
 	}
+}
+
+// checkpoint is where an earlier run of j got to (queue.Checkpoint), or nil:
+// none, unreadable, or not within j's stages.
+func (s *Server) checkpoint(ctx context.Context, j *activeJob) *pipeline.Checkpoint {
+	n, out, err := s.cfg.Queue.Checkpoint(ctx, j.id)
+	if err != nil {
+		s.log.Warn("checkpoint not read: the job starts again from its first stage", slog.String("job", j.id), errAttr(err))
+		return nil
+	}
+	if n <= 0 || n > len(j.stages) {
+		return nil
+	}
+	return &pipeline.Checkpoint{Stages: n, Output: out}
 }
 
 // handOver gives a running job back to the shared queue as this node shuts

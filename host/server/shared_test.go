@@ -75,11 +75,15 @@ func newSharedNode(t *testing.T, rs *redistest.Server, o sharedOpts) sharedNode 
 }
 
 // submitSlow submits a slow job of about rounds rounds (a round is about a
-// millisecond of spinning).
-func (e *env) submitSlow(rounds int) submitted {
+// millisecond of spinning) per stage; stages slow stages (default 1).
+func (e *env) submitSlow(rounds int, stages ...int) submitted {
 	e.t.Helper()
 	pad := strings.Repeat("x", max(rounds-10, 0))
-	body, _ := json.Marshal(map[string]any{"pipeline": []string{"slow"}, "input": map[string]any{"pad": pad}})
+	pipeline := []string{"slow"}
+	for range max(append(stages, 1)[0]-1, 0) {
+		pipeline = append(pipeline, "slow")
+	}
+	body, _ := json.Marshal(map[string]any{"pipeline": pipeline, "input": map[string]any{"pad": pad}})
 	resp, b := e.do("POST", "/v1/jobs", "", bytes.NewReader(body))
 	require.Equal(e.t, http.StatusAccepted, resp.StatusCode, "%s", b)
 	var s submitted
@@ -195,7 +199,7 @@ func TestSharedQueueStalledNodeJobTakenOver(t *testing.T) {
 	require.NoError(t, a.rdb.Close()) // A's leases go unrenewed; its store still works
 	j := b.waitStatus(s, "succeeded", "failed")
 	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
-	assert.JSONEq(t, `{"rounds":true}`, string(j.Result))
+	assert.Contains(t, string(j.Result), `"pad":"xxx`, "slow's output is its input")
 
 	hist := b.history(s.ID)
 	assertContiguous(t, hist)
@@ -322,4 +326,42 @@ func TestSharedQueueRunsRemovedVersion(t *testing.T) {
 		}
 	}
 	assert.False(t, a.has("ok", "1.1.0"), "loaded for the job alone, not registered")
+}
+
+// A job taken over resumes after the stages its previous node completed: the
+// node records a checkpoint (stage count and output) after each stage.
+func TestSharedQueueTakeOverResumesAfterCompletedStages(t *testing.T) {
+	const lease = 500 * time.Millisecond
+	rs := redistest.Start(t)
+	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1, lease: lease})
+	s := a.submitSlow(1500, 2)
+	require.Eventually(t, func() bool {
+		j := a.state(s)
+		return j.Stages[0].Status == "succeeded" && j.Stages[1].Percent > 0
+	}, 20*time.Second, 5*time.Millisecond, "A is in the second stage")
+	b := newSharedNode(t, rs, sharedOpts{name: "b", workers: 1, lease: lease})
+	require.NoError(t, a.rdb.Close())
+
+	j := b.waitStatus(s, "succeeded", "failed")
+	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
+	hist := b.history(s.ID)
+	assertContiguous(t, hist)
+	assert.Equal(t, 1, finals(hist))
+	restart := -1
+	for i, ev := range hist {
+		if ev.Type == event.TypeJob && ev.Status == event.StatusRunning && ev.Message != "" {
+			restart = i
+			assert.Contains(t, ev.Message, "attempt 2")
+			assert.Contains(t, ev.Message, "resuming after its stage 0")
+			assert.InDelta(t, 50, *ev.JobPercent, 0.01, "the first stage counts as done")
+		}
+	}
+	require.Positive(t, restart, "taken over")
+	for _, ev := range hist[restart+1:] {
+		if ev.StageIndex != nil {
+			require.Equal(t, 1, *ev.StageIndex, "seq %d: the completed stage is not run again", ev.Seq)
+		}
+	}
+	assert.Zero(t, rawRedis(t, rs).Exists(context.Background(), "phasehost:checkpoint:{"+s.ID+"}").Val(),
+		"the checkpoint goes with the job")
 }

@@ -159,22 +159,24 @@ func (s *Server) worker() {
 		j.state = event.StatusRunning
 		j.mu.Unlock()
 		s.sm.JobsRunning(1)
-		s.run(j, 0, "")
+		s.run(j, pipeline.Job{})
 		j.release()
 		s.sm.JobsRunning(-1)
 		s.forget(j.id)
 	}
 }
 
-// run runs one job, as run number fence of it (0: a job that cannot be taken
-// over), and makes sure it ends in a terminal state. It reports whether the
-// job has ended: false when another run took it over (store.ErrFenced).
-func (s *Server) run(j *activeJob, fence int64, note string) bool {
+// run runs one job and makes sure it ends in a terminal state. how gives the
+// run's Fence, Note, From and StageDone (pipeline.Job); zero for a job that
+// runs where it was accepted. It reports whether the job has ended: false
+// when another run took it over (store.ErrFenced).
+func (s *Server) run(j *activeJob, how pipeline.Job) bool {
 	log := s.log.With(slog.String("job", j.id))
 	stopWatch := s.watchRemoteEnd(j)
 	defer stopWatch()
-	out, err := s.runner.Run(s.runCtx, pipeline.Job{ID: j.id, Stages: j.stages, Input: j.input, Cancel: j.cancel,
-		Fence: fence, Note: note})
+	fence := how.Fence
+	how.ID, how.Stages, how.Input, how.Cancel = j.id, j.stages, j.input, j.cancel
+	out, err := s.runner.Run(s.runCtx, how)
 	switch {
 	case err == nil:
 		s.sm.JobFinished(out.Status)
