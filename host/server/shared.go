@@ -19,9 +19,10 @@ import (
 // free worker takes it (host/queue). The taking node runs the exact modules
 // the job was accepted with (name, version and sha256), fencing the job in
 // the store first (store.Store.Fence): if its node dies or stalls past its
-// lease, another node takes the job over and runs it again from its first
-// stage, and the stalled run, should it come back, can publish nothing more.
-// The job ends once: the store refuses every event after its final one.
+// lease, another node takes the job over and resumes it after the last stage
+// checkpointed (queue.SaveCheckpoint), and the stalled run, should it come
+// back, can publish nothing more. The job ends once: the store refuses every
+// event after its final one.
 
 // DefaultMaxAttempts is Config.MaxAttempts' default.
 const DefaultMaxAttempts = 3
@@ -192,7 +193,7 @@ func (s *Server) checkpoint(ctx context.Context, j *activeJob) *pipeline.Checkpo
 // handOver gives a running job back to the shared queue as this node shuts
 // down past its grace: it fences the job (its run here can publish nothing
 // more), releases its lease so another node takes it at once, and stops the
-// guest. The other node runs the job again from its first stage.
+// guest. The other node resumes the job after its last checkpoint.
 func (s *Server) handOver(j *activeJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
