@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -58,6 +59,8 @@ func TestTwoNodes(t *testing.T) {
 	t.Logf("v2 served by the other node %s after the upload", time.Since(uploaded).Round(time.Millisecond))
 
 	after := b.submitSlow(200)
+	// Watched on B while it runs on either node: every event, in order, live.
+	watched := b.watchSSE(before)
 	for _, c := range []struct {
 		job     submitted
 		version string
@@ -71,6 +74,14 @@ func TestTwoNodes(t *testing.T) {
 			}
 		}
 	}
+
+	evs := <-watched
+	hist := history(t, rs, before.ID)
+	require.Len(t, evs, len(hist), "SSE on B delivers the whole job")
+	for i, ev := range evs {
+		require.Equal(t, int64(i+1), ev.Seq)
+	}
+	assert.Equal(t, event.StatusSucceeded, evs[len(evs)-1].Status)
 
 	// Kill the node running a job; the other takes it over after the lease.
 	job := a.submitSlow(4000)
@@ -94,7 +105,7 @@ func TestTwoNodes(t *testing.T) {
 
 	j := survivor.wait(job)
 	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
-	hist := history(t, rs, job.ID)
+	hist = history(t, rs, job.ID)
 	ends, starts := 0, []string{}
 	for i, ev := range hist {
 		require.Equal(t, int64(i+1), ev.Seq, "seqs 1..N")
@@ -239,6 +250,40 @@ func (n *node) serves(name, version string) bool {
 		}
 	}
 	return false
+}
+
+// watchSSE reads the job's SSE stream from this node until its final event;
+// the events arrive on the channel.
+func (n *node) watchSSE(s submitted) <-chan []event.Event {
+	req, err := http.NewRequest("GET", n.url+"/v1/jobs/"+s.ID+"/events", nil)
+	require.NoError(n.t, err)
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(n.t, err)
+	require.Equal(n.t, http.StatusOK, resp.StatusCode)
+	out := make(chan []event.Event, 1)
+	go func() {
+		defer resp.Body.Close()
+		var evs []event.Event
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var ev event.Event
+			if json.Unmarshal([]byte(data), &ev) != nil {
+				continue
+			}
+			evs = append(evs, ev)
+			if ev.Type == event.TypeJob && event.Terminal(ev.Status) {
+				break
+			}
+		}
+		out <- evs
+	}()
+	return out
 }
 
 // runningJobs is GET /v1/nodes' running_jobs by node.
