@@ -334,7 +334,7 @@ func TestSharedQueueTakeOverResumesAfterCompletedStages(t *testing.T) {
 	const lease = 500 * time.Millisecond
 	rs := redistest.Start(t)
 	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1, lease: lease})
-	s := a.submitSlow(1500, 2)
+	s := a.submitSlow(3000, 2) // about 4 s per stage: B is made and takes over well within the second
 	require.Eventually(t, func() bool {
 		j := a.state(s)
 		return j.Stages[0].Status == "succeeded" && j.Stages[1].Percent > 0
