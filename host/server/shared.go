@@ -144,6 +144,7 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		j.release()
 		s.sm.JobsRunning(-1)
 		s.forget(j.id)
+		s.pub.forgetJob(j.id)
 	}()
 	lostWatch := make(chan struct{})
 	defer close(lostWatch)
@@ -191,18 +192,15 @@ func (s *Server) checkpoint(ctx context.Context, j *activeJob) *pipeline.Checkpo
 }
 
 // handOver gives a running job back to the shared queue as this node shuts
-// down past its grace: it fences the job (its run here can publish nothing
-// more), releases its lease so another node takes it at once, and stops the
-// guest. The other node resumes the job after its last checkpoint.
+// down past its grace: its run here publishes nothing more (refused locally,
+// as if fenced), its lease is released so another node takes it at once, and
+// the guest is stopped. The other node resumes the job after its last
+// checkpoint.
 func (s *Server) handOver(j *activeJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	log := s.log.With(slog.String("job", j.id))
-	if _, _, err := s.store.Fence(ctx, j.id); err != nil {
-		log.Error("job not handed over: cancelling it", errAttr(err))
-		j.requestCancel()
-		return
-	}
+	s.pub.stopJob(j.id) // before the release: no event of this run after it
 	if err := j.delivery.Release(ctx); err != nil {
 		log.Warn("job handed over; another node takes it after its lease", errAttr(err))
 	} else {

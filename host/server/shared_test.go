@@ -269,9 +269,15 @@ func TestSharedQueueShutdownHandsJobsOver(t *testing.T) {
 	hist := b.history(s.ID)
 	assertContiguous(t, hist)
 	assert.Equal(t, 1, finals(hist))
+	var notes []string
 	for _, ev := range hist {
 		assert.NotEqual(t, event.StatusCancelled, ev.Status, "seq %d", ev.Seq)
+		if ev.Type == event.TypeJob && ev.Status == event.StatusRunning {
+			notes = append(notes, ev.Message)
+		}
 	}
+	require.Len(t, notes, 2)
+	assert.Contains(t, notes[1], "attempt 2, ", "a hand-over is not an attempt of its own")
 }
 
 // While the Redis is down a submission is refused with 503 unavailable,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/phasehost/phasehost/host/event"
@@ -22,6 +23,33 @@ type countingPublisher struct {
 	m     *metrics.Metrics
 	retry time.Duration // <= 0: no retry
 	log   *slog.Logger
+
+	mu      sync.Mutex
+	stopped map[string]bool // jobs whose run here publishes no more (handed over)
+}
+
+// stopJob makes every later event of job id from this node refused, as a
+// fenced run's would be (store.ErrFenced), without asking the store.
+func (p *countingPublisher) stopJob(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped == nil {
+		p.stopped = map[string]bool{}
+	}
+	p.stopped[id] = true
+}
+
+// forgetJob undoes stopJob once the job's run here has returned.
+func (p *countingPublisher) forgetJob(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.stopped, id)
+}
+
+func (p *countingPublisher) isStopped(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopped[id]
 }
 
 const (
@@ -30,6 +58,9 @@ const (
 )
 
 func (p *countingPublisher) Publish(ctx context.Context, ev event.Event) (event.Event, error) {
+	if p.isStopped(ev.JobID) {
+		return event.Event{}, fmt.Errorf("%w: %s was handed over to another node", store.ErrFenced, ev.JobID)
+	}
 	if ev.Time.IsZero() {
 		// Fixed before the first attempt: a retry can then recognise the
 		// event in the history when an attempt landed but its reply was lost.
