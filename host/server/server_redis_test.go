@@ -208,6 +208,9 @@ func TestRedisRestartMidJob(t *testing.T) {
 		sseDone <- evs
 	}()
 	require.Eventually(t, func() bool { return e.state(s).Seq >= 10 }, 10*time.Second, 2*time.Millisecond)
+	// Every watcher has joined (history read): the outage hits them watching.
+	// (One joining during the outage is closed with 1013: TestWSJoinStoreDown.)
+	require.Eventually(t, func() bool { return e.srv.WatchStats().Members == 20 }, 20*time.Second, 5*time.Millisecond)
 
 	rs.Kill()
 	time.Sleep(3 * time.Second) // longer than go-redis retries by itself: the worker must retry

@@ -32,8 +32,10 @@ const DefaultMaxAttempts = 3
 func (s *Server) enqueue(ctx context.Context, j *activeJob, nj store.NewJob) error {
 	defer j.release()
 	q := s.cfg.Queue
+	// The client learns what failed; the log, why (addresses stay inside).
 	unavailable := func(what string, err error) error {
-		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+		s.log.Warn("job not accepted", slog.String("job", j.id), slog.String("step", what), errAttr(err))
+		return fmt.Errorf("%w: %s; try again later", ErrUnavailable, what)
 	}
 	waiting, err := q.Waiting(ctx)
 	if err != nil {

@@ -297,7 +297,7 @@ func (w *wsServer) startJoin(c *wsConn, id string, since int64, ack bool) {
 		case errors.Is(err, hub.ErrClosed):
 			err = ErrShuttingDown
 		}
-		c.replyError(id, err)
+		c.fail(id, err)
 	}()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +20,15 @@ const (
 	// CloseSlowConsumer closes a session that could not keep up; the client
 	// reconnects with since=<last seq it received> and loses nothing.
 	CloseSlowConsumer = 4008
+	// CloseTryAgain (RFC 6455's 1013, "try again later") closes a session
+	// opened for one job (GET /v1/ws?job=) whose events cannot be read for
+	// now (the store is unreachable); the client reconnects with since.
+	CloseTryAgain = 1013
 )
 
 const (
 	slowCloseText     = "slow consumer: reconnect with since"
+	tryAgainText      = "job events unavailable for now: reconnect with since"
 	shutdownCloseText = "server shutting down"
 	// closeGrace is how long a session closed by the server may take to
 	// answer the close frame before its connection is cut.
@@ -123,8 +129,28 @@ func (c *wsConn) CloseSlow() {
 	}
 }
 
-// Drop implements hub.Conn: the client is told with an error frame.
-func (c *wsConn) Drop(id string, err error) { c.replyError(id, err) }
+// Drop implements hub.Conn: the client is told with an error frame, or, for
+// the job of a session opened for it, by closing the session (see fail).
+func (c *wsConn) Drop(id string, err error) { c.fail(id, err) }
+
+// fail tells the client that its watch of job id ended with err. A failure
+// of the server's side (the store unreachable) closes a session opened for
+// that one job with CloseTryAgain, so that the client reconnects with since
+// instead of waiting on a session that will carry nothing more; otherwise,
+// and on a session watching several jobs, an error frame says why.
+func (c *wsConn) fail(id string, err error) {
+	if status, code := classify(err); status >= 500 && code != "shutting_down" {
+		c.w.s.log.Warn("WebSocket watch of a job failed", "job", id, errAttr(err))
+		if id == c.job {
+			c.closeWith(CloseTryAgain, tryAgainText)
+			return
+		}
+		if code == "internal" {
+			err = fmt.Errorf("%w: the job's events cannot be read for now; subscribe again with since", ErrUnavailable)
+		}
+	}
+	c.replyError(id, err)
+}
 
 // closeWith sends a close frame with code and text and makes sure the
 // connection ends. It reports whether it did (false: already closing).

@@ -22,6 +22,7 @@ import (
 	"github.com/phasehost/phasehost/host/event"
 	"github.com/phasehost/phasehost/host/metrics"
 	"github.com/phasehost/phasehost/host/server"
+	"github.com/phasehost/phasehost/host/store"
 )
 
 // newWSEnv is newEnv with the WebSocket metrics registered and cfg applied.
@@ -539,4 +540,39 @@ func TestWSShutdownClosesGoingAway(t *testing.T) {
 		defer resp.Body.Close()
 		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	})
+}
+
+// historyDown is a store whose history cannot be read, as when Redis goes
+// down between a session's upgrade and its join.
+type historyDown struct{ store.Store }
+
+func (historyDown) History(context.Context, string, int64) ([]event.Event, error) {
+	return nil, errors.New("redis: dial tcp 10.1.2.3:6379: connect: connection refused")
+}
+
+// TestWSJoinStoreDown: a session opened for one job whose events cannot be
+// read is closed with 1013, so that its client reconnects with since; a
+// subscribe frame gets an error frame instead, and its session stays open.
+// Neither tells the store's address.
+func TestWSJoinStoreDown(t *testing.T) {
+	e := newEnv(t, func(c *server.Config) { c.Store = historyDown{c.Store} })
+	s := e.submit("ok")
+	e.waitStatus(s, "succeeded")
+
+	c := dialWS(t, e.url, jobQuery(s, 0))
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Second)))
+	_, _, err := c.ReadMessage()
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, server.CloseTryAgain, ce.Code)
+	assert.Equal(t, "job events unavailable for now: reconnect with since", ce.Text)
+
+	other := dialWS(t, e.url, "")
+	sendFrame(t, other, map[string]any{"op": "subscribe", "job": s.ID, "token": s.Token})
+	reply := readWS(t, other, func(m wsMsg) bool { return m.Type == "error" }) // perhaps after "subscribed"
+	last := reply[len(reply)-1]
+	assert.Equal(t, "unavailable", last.Code)
+	assert.NotContains(t, last.Message, "10.1.2.3")
+	sendFrame(t, other, map[string]any{"op": "subscribe", "job": "nope", "token": "x"}) // still open: it answers
+	assert.Equal(t, "error", readWS(t, other, func(wsMsg) bool { return true })[0].Type)
 }
