@@ -636,10 +636,12 @@ func (c *Cluster) find(name, version string) *plugin.Plugin {
 	return nil
 }
 
-// Errors of Module.
+// Errors of Module and LoadModule.
 var (
-	ErrModuleNotFound = errors.New("no published module with that sha256")
-	ErrModuleCorrupt  = errors.New("published module corrupt")
+	ErrModuleNotFound   = errors.New("no published module with that sha256")
+	ErrModuleCorrupt    = errors.New("published module corrupt")
+	ErrModuleUnreadable = errors.New("published module unreadable") // Redis did not answer: may pass
+	ErrModuleMismatch   = errors.New("published module is another plugin")
 )
 
 // Module returns the bytes of the module published with sha256 sha, checked
@@ -654,13 +656,34 @@ func (c *Cluster) Module(ctx context.Context, sha string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", ErrModuleNotFound, sha)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", c.moduleKey(sha), err)
+		return nil, fmt.Errorf("%w: reading %s: %w", ErrModuleUnreadable, c.moduleKey(sha), err)
 	}
 	sum := sha256.Sum256(wasm)
 	if got := hex.EncodeToString(sum[:]); got != sha {
 		return nil, fmt.Errorf("%w: the module stored at %s hashes to %s: tampered or corrupt, refused", ErrModuleCorrupt, c.moduleKey(sha), got)
 	}
 	return wasm, nil
+}
+
+// LoadModule loads the module published with sha256 sha, which must be
+// name@version (ErrModuleMismatch): the compile this node made ahead of its
+// announcement (prepare.go) when there is one. The caller owns the plugin.
+func (c *Cluster) LoadModule(ctx context.Context, name, version, sha string) (*plugin.Plugin, error) {
+	p := c.takePrepared(ctx, sha)
+	if p == nil {
+		wasm, err := c.Module(ctx, sha)
+		if err != nil {
+			return nil, err
+		}
+		if p, err = c.o.Engine.Load(ctx, wasm); err != nil {
+			return nil, err
+		}
+	}
+	if p.Name() != name || p.Version() != version {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("%w: the module is %s, published as %s@%s", ErrModuleMismatch, p.Ref(), name, version)
+	}
+	return p, nil
 }
 
 // addLocked loads the module sha and registers it, unless the registry has
@@ -682,24 +705,12 @@ func (c *Cluster) addLocked(ctx context.Context, name, version, sha string, resy
 			c.st.refused[ref] = sha
 		}
 	}
-	p := c.takePrepared(ctx, sha) // compiled ahead (prepare.go)
-	if p == nil {
-		wasm, err := c.Module(ctx, sha)
-		if err != nil {
-			// A missing module stays missing (it is written before it is
-			// published and never deleted), and a corrupt one corrupt;
-			// anything else may pass.
-			refuse(err, errors.Is(err, ErrModuleNotFound) || errors.Is(err, ErrModuleCorrupt))
-			return
-		}
-		if p, err = c.o.Engine.Load(ctx, wasm); err != nil {
-			refuse(err, ctx.Err() == nil)
-			return
-		}
-	}
-	if p.Name() != name || p.Version() != version {
-		_ = p.Close(context.WithoutCancel(ctx))
-		refuse(fmt.Errorf("the module is %s, published as %s", p.Ref(), ref), true)
+	p, err := c.LoadModule(ctx, name, version, sha)
+	if err != nil {
+		// A missing module stays missing (it is written before it is
+		// published and never deleted), a corrupt or refused one too; one
+		// Redis did not hand over, or a load cut short, may pass.
+		refuse(err, !errors.Is(err, ErrModuleUnreadable) && ctx.Err() == nil)
 		return
 	}
 	replaced, err := c.o.Registry.Add(p)

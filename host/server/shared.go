@@ -159,6 +159,9 @@ func (s *Server) runDelivery(d *queue.Delivery) {
 		}
 	}()
 	run := pipeline.Job{Fence: fence, StageDone: func(ctx context.Context, c pipeline.Checkpoint) {
+		if c.Stages == len(j.stages) {
+			return // the result: published with the final event, next (no large write for nothing)
+		}
 		if err := s.cfg.Queue.SaveCheckpoint(ctx, j.id, c.Stages, c.Output); err != nil {
 			log.Warn("checkpoint not saved: a node taking the job over would start it again", errAttr(err))
 		}
@@ -239,20 +242,16 @@ func (s *Server) bind(ctx context.Context, t queue.Task) (*activeJob, error) {
 // fetchModule loads the module of st that the cluster keeps, for one job:
 // it is closed when the job releases it.
 func (s *Server) fetchModule(ctx context.Context, st queue.Stage) (*plugin.Plugin, error) {
-	if !s.cluster.Shared() || s.cfg.Engine == nil || st.SHA256 == "" {
+	if !s.cluster.Shared() || st.SHA256 == "" {
 		return nil, errors.New("no copy in the cluster")
 	}
-	wasm, err := s.cluster.Module(ctx, st.SHA256)
+	p, err := s.cluster.LoadModule(ctx, st.Name, st.Version, st.SHA256)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.cfg.Engine.Load(ctx, wasm)
-	if err != nil {
-		return nil, err
-	}
-	if p.Name() != st.Name || p.Version() != st.Version || !p.Acquire() {
+	if !p.Acquire() {
 		_ = p.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("the cluster's module %s is %s", st.SHA256, p.Ref())
+		return nil, fmt.Errorf("%s closed as it was loaded", p.Ref())
 	}
 	p.Retire() // closed once the job releases it
 	s.log.Info("module loaded from the cluster for one job", slog.String("plugin", p.Ref()), slog.String("sha256", st.SHA256))
