@@ -181,22 +181,30 @@ resolved. On a cluster (--redis) every node applies the pin. unpin undoes it.
 
 It prints the version new jobs now run. VERSION must be loaded (see plugins).` + operatorExit,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := operatorClient(env, server, &token)
-			if err != nil {
-				return err
-			}
-			a, err := c.pin(cmd.Context(), token, args[0], args[1])
-			if err != nil {
-				return exitFor(err)
-			}
-			printActive(env.Stdout, a)
-			return nil
-		},
+		RunE: setActive(env, &server, &token, func(ctx context.Context, c *client, args []string) (activeAnswer, error) {
+			return c.pin(ctx, token, args[0], args[1])
+		}),
 	}
 	serverFlag(cmd, env, &server)
 	tokenFlag(cmd, &token)
 	return cmd
+}
+
+// setActive is the RunE of pin and unpin: call changes the active version,
+// and the answer is printed.
+func setActive(env Env, server, token *string, call func(context.Context, *client, []string) (activeAnswer, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := operatorClient(env, *server, token)
+		if err != nil {
+			return err
+		}
+		a, err := call(cmd.Context(), c, args)
+		if err != nil {
+			return exitFor(err)
+		}
+		printActive(env.Stdout, a)
+		return nil
+	}
 }
 
 func newUnpinCmd(env Env) *cobra.Command {
@@ -210,18 +218,9 @@ is not pinned changes nothing. On a cluster (--redis) every node applies it.
 
 It prints the version new jobs now run.` + operatorExit,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := operatorClient(env, server, &token)
-			if err != nil {
-				return err
-			}
-			a, err := c.unpin(cmd.Context(), token, args[0])
-			if err != nil {
-				return exitFor(err)
-			}
-			printActive(env.Stdout, a)
-			return nil
-		},
+		RunE: setActive(env, &server, &token, func(ctx context.Context, c *client, args []string) (activeAnswer, error) {
+			return c.unpin(ctx, token, args[0])
+		}),
 	}
 	serverFlag(cmd, env, &server)
 	tokenFlag(cmd, &token)
