@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/phasehost/phasehost/sdk/go/abi"
 )
@@ -104,7 +105,7 @@ func hostModule(r wazero.Runtime) wazero.HostModuleBuilder {
 		}
 		ptr := api.DecodeU32(stack[0])
 		if !mod.Memory().Write(ptr, r.input) {
-			r.outOfBounds(ctx, mod, abi.FuncInputRead, "destination", ptr, uint32(len(r.input)))
+			r.outOfBounds(mod, abi.FuncInputRead, "destination", ptr, uint32(len(r.input)))
 		}
 	}, []api.ValueType{i32}, nil)
 
@@ -116,7 +117,7 @@ func hostModule(r wazero.Runtime) wazero.HostModuleBuilder {
 		ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 		b, ok := mod.Memory().Read(ptr, n)
 		if !ok {
-			r.outOfBounds(ctx, mod, abi.FuncOutputWrite, "data", ptr, n)
+			r.outOfBounds(mod, abi.FuncOutputWrite, "data", ptr, n)
 			stack[0] = api.EncodeI32(abi.OutputLimit)
 			return
 		}
@@ -139,7 +140,7 @@ func hostModule(r wazero.Runtime) wazero.HostModuleBuilder {
 		level, ptr, n := api.DecodeI32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 		b, ok := mod.Memory().Read(ptr, n)
 		if !ok {
-			r.outOfBounds(ctx, mod, abi.FuncLog, "message", ptr, n)
+			r.outOfBounds(mod, abi.FuncLog, "message", ptr, n)
 			return
 		}
 		r.guestLog(ctx, slogLevel(level), "plugin log", string(b))
@@ -153,7 +154,7 @@ func hostModule(r wazero.Runtime) wazero.HostModuleBuilder {
 		ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 		b, ok := mod.Memory().Read(ptr, n)
 		if !ok {
-			r.outOfBounds(ctx, mod, abi.FuncFail, "message", ptr, n)
+			r.outOfBounds(mod, abi.FuncFail, "message", ptr, n)
 			return
 		}
 		r.failMsg = sanitize(b, maxFailBytes)
@@ -200,7 +201,7 @@ func hostEmit(ctx context.Context, mod api.Module, stack []uint64) {
 		b, ok := mod.Memory().Read(ptr, n)
 		switch {
 		case !ok:
-			r.outOfBounds(ctx, mod, abi.FuncEmit, "message", ptr, n)
+			r.outOfBounds(mod, abi.FuncEmit, "message", ptr, n)
 			status = abi.BadMessage
 		case !validUTF8(b):
 			status = abi.BadMessage
@@ -304,9 +305,12 @@ func seqLen(b []byte) int {
 const maxRefusedLogs = 10
 
 // outOfBounds records that the guest passed memory it does not have and
-// stops the instance: an instrumented guest traps at its next loop iteration,
-// another is closed and stops at its next check.
-func (r *run) outOfBounds(ctx context.Context, mod api.Module, fn, what string, ptr, n uint32) {
+// stops the instance: an instrumented guest traps at its next loop iteration;
+// another is unwound at once by a panic, which wazero turns into the call's
+// error (its proc_exit does the same). Closing that instance here instead
+// would free its memory (memory_linux.go) while the guest still ran to its
+// next check.
+func (r *run) outOfBounds(mod api.Module, fn, what string, ptr, n uint32) {
 	if r.fatal == nil {
 		r.fatal = &RunError{Cause: ErrOutOfBounds, Detail: fmt.Sprintf("%s: %s [%d, %d) lies outside guest memory of %d bytes",
 			fn, what, ptr, uint64(ptr)+uint64(n), mod.Memory().Size())}
@@ -315,7 +319,7 @@ func (r *run) outOfBounds(ctx context.Context, mod api.Module, fn, what string, 
 		r.stop(errFatalCause)
 		return
 	}
-	_ = mod.CloseWithExitCode(ctx, exitFatal)
+	panic(sys.NewExitError(exitFatal))
 }
 
 // errFatalCause is the stop cause of a guest stopped for a fatal host-call error.

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/phasehost/phasehost/host/manifest"
 	"github.com/phasehost/phasehost/sdk/go/abi"
@@ -144,8 +145,17 @@ func TestEmitStatuses(t *testing.T) {
 
 	assert.Equal(t, want, got, "every accepted emit delivered, in order, with its data")
 
-	// A range outside memory fails the run (and closes the instance).
-	status(abi.BadMessage, 1, 1, 2, 65536-10, 11)
+	// A range outside memory fails the run: the guest is unwound at once, as
+	// by proc_exit (the instance is not closed under it).
+	unwound := func() (v any) {
+		defer func() { v = recover() }()
+		h.emit(1, 1, 2, 65536-10, 11)
+		return nil
+	}()
+	var exit *sys.ExitError
+	require.ErrorAs(t, unwound.(error), &exit)
+	assert.Equal(t, uint32(exitFatal), exit.ExitCode())
+	require.False(t, h.mod.IsClosed())
 	require.NotNil(t, h.r.fatal)
 	assert.ErrorIs(t, h.r.fatal, ErrOutOfBounds)
 	assert.Contains(t, h.r.fatal.Detail, "emit: message [65526, 65537) lies outside guest memory of 65536 bytes")
