@@ -42,6 +42,13 @@ type native struct {
 	phases func(input []byte) *sdktest.Host
 }
 
+// natives are the reference stages compiled into this test binary.
+var natives = map[string]native{
+	"assembly4": {a4.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, a4phases.All(), sdktest.Options{}) }},
+	"material":  {mat.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, matphases.All(), sdktest.Options{}) }},
+	"topology":  {topo.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, topophases.All(), sdktest.Options{}) }},
+}
+
 func BenchmarkReferencePlugins(b *testing.B) {
 	ctx := context.Background()
 	parts, detail := size()
@@ -49,11 +56,6 @@ func BenchmarkReferencePlugins(b *testing.B) {
 	require.NoError(b, err)
 
 	// Each stage's input is the previous stage's output, as in a pipeline.
-	natives := map[string]native{
-		"assembly4": {a4.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, a4phases.All(), sdktest.Options{}) }},
-		"material":  {mat.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, matphases.All(), sdktest.Options{}) }},
-		"topology":  {topo.Stage, func(in []byte) *sdktest.Host { return sdktest.New(in, topophases.All(), sdktest.Options{}) }},
-	}
 	e, err := plugin.NewEngine(plugin.Options{Policy: plugin.Policy{MaxMemoryMB: 1024}})
 	require.NoError(b, err)
 	defer e.Close(ctx)
