@@ -59,6 +59,11 @@ func (s *Scanner) Mesh() (Mesh, error) {
 // Vertices parses the next value, a mesh's "vertices": an array of [x, y, z]
 // finite numbers.
 func (s *Scanner) Vertices() ([][3]float64, error) {
+	s.skipSpace()
+	if out, end, ok := fastVertices(s.data, s.pos); ok {
+		s.pos = end
+		return out, nil
+	}
 	var out [][3]float64
 	_, err := s.triples("vertices", "coordinates", func(i, k int, tok []byte) error {
 		if k == 0 {
@@ -74,6 +79,11 @@ func (s *Scanner) Vertices() ([][3]float64, error) {
 // Triangles parses the next value, a mesh's "triangles": an array of
 // [i, j, k] integers (any int64; their range is the caller's to check).
 func (s *Scanner) Triangles() ([][3]int64, error) {
+	s.skipSpace()
+	if out, end, ok := fastTriangles(s.data, s.pos); ok {
+		s.pos = end
+		return out, nil
+	}
 	var out [][3]int64
 	_, err := s.triples("triangles", "vertex indices", func(i, k int, tok []byte) error {
 		if k == 0 {

@@ -1,0 +1,167 @@
+package docjson
+
+import "encoding/binary"
+
+// The fast mesh parsers below read a whole "vertices" or "triangles" array
+// in one loop, without a call per element except parseNumber's, and give up
+// (ok false) at the first thing they do not expect: anything but an array of
+// [a, b, c] numbers (integers of at most 18 digits for triangles), a number
+// out of range, or invalid JSON. The caller then parses again with the
+// general, slower code, which reports the error. They check the JSON
+// syntax of what they accept, so that Check may leave the arrays they parse
+// to them.
+//
+// In WebAssembly, as Go compiles it, each taken branch and each loop
+// iteration costs an indirect jump, and each call much more: hence one flat
+// loop, spaces skipped only when there are some, and digits read 8 at a
+// time.
+
+// isSpace marks JSON's white space.
+var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+// skipSpaces returns the index of the first byte at or after i that is no
+// JSON white space.
+func skipSpaces(d []byte, i int) int {
+	for i < len(d) && isSpace[d[i]] {
+		i++
+	}
+	return i
+}
+
+// fastVertices parses the array of [x, y, z] numbers at d[i] (see above),
+// returning the vertices and the index just past the array.
+func fastVertices(d []byte, i int) (out [][3]float64, end int, ok bool) {
+	if i >= len(d) || d[i] != '[' {
+		return nil, 0, false
+	}
+	i = skipSpaces(d, i+1)
+	if i < len(d) && d[i] == ']' {
+		return nil, i + 1, true
+	}
+	for {
+		if i >= len(d) || d[i] != '[' {
+			return nil, 0, false
+		}
+		i++
+		var v [3]float64
+		for k := 0; k < 3; k++ {
+			if i < len(d) && isSpace[d[i]] {
+				i = skipSpaces(d, i)
+			}
+			var st numStatus
+			v[k], i, st = parseNumber(d, i)
+			if st != numOK {
+				return nil, 0, false
+			}
+			if i < len(d) && isSpace[d[i]] {
+				i = skipSpaces(d, i)
+			}
+			want := byte(',')
+			if k == 2 {
+				want = ']'
+			}
+			if i >= len(d) || d[i] != want {
+				return nil, 0, false
+			}
+			i++
+		}
+		out = append(out, v)
+		if i < len(d) && isSpace[d[i]] {
+			i = skipSpaces(d, i)
+		}
+		if i >= len(d) {
+			return nil, 0, false
+		}
+		switch d[i] {
+		case ',':
+			i = skipSpaces(d, i+1)
+		case ']':
+			return out, i + 1, true
+		default:
+			return nil, 0, false
+		}
+	}
+}
+
+// fastTriangles parses the array of [i, j, k] integers at d[i] (see above),
+// returning the triangles and the index just past the array.
+func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
+	if i >= len(d) || d[i] != '[' {
+		return nil, 0, false
+	}
+	i = skipSpaces(d, i+1)
+	if i < len(d) && d[i] == ']' {
+		return nil, i + 1, true
+	}
+	for {
+		if i >= len(d) || d[i] != '[' {
+			return nil, 0, false
+		}
+		i++
+		var t [3]int64
+		for k := 0; k < 3; k++ {
+			if i < len(d) && isSpace[d[i]] {
+				i = skipSpaces(d, i)
+			}
+			neg := i < len(d) && d[i] == '-'
+			if neg {
+				i++
+			}
+			// An index: 1 to 8 digits read at once, at most 18 in all.
+			start := i
+			var v uint64
+			for i+8 <= len(d) {
+				x := binary.LittleEndian.Uint64(d[i:])
+				n := digitRun(x)
+				if n == 0 {
+					break
+				}
+				v = v*pow10Int[n] + digitsValue(x, n)
+				i += n
+				if n < 8 || i-start > 16 {
+					break
+				}
+			}
+			for ; i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
+				v = v*10 + uint64(d[i]-'0')
+			}
+			n := i - start
+			if n == 0 || n > 18 || (d[start] == '0' && n > 1) {
+				return nil, 0, false // not an index we read: let the slow path say why
+			}
+			if i < len(d) && (d[i] == '.' || d[i] == 'e' || d[i] == 'E') {
+				return nil, 0, false
+			}
+			t[k] = int64(v)
+			if neg {
+				t[k] = -t[k]
+			}
+			if i < len(d) && isSpace[d[i]] {
+				i = skipSpaces(d, i)
+			}
+			want := byte(',')
+			if k == 2 {
+				want = ']'
+			}
+			if i >= len(d) || d[i] != want {
+				return nil, 0, false
+			}
+			i++
+		}
+		out = append(out, t)
+		if i < len(d) && isSpace[d[i]] {
+			i = skipSpaces(d, i)
+		}
+		if i >= len(d) {
+			return nil, 0, false
+		}
+		switch d[i] {
+		case ',':
+			i = skipSpaces(d, i+1)
+		case ']':
+			return out, i + 1, true
+		default:
+			return nil, 0, false
+		}
+	}
+}
