@@ -9,15 +9,17 @@ import (
 
 // complex is the combinatorial surface of a part: the triangles whose three
 // indices are in range and distinct (the faces), and their undirected edges.
-// Edges are found by bucketing half-edges by their lower vertex, so building
-// it is linear in the mesh size apart from sorting tiny buckets.
+// Edges are found by sorting the half-edges by (lower vertex, higher vertex,
+// face) with two counting-sort passes, so building it is linear in the mesh
+// size.
 type complex struct {
 	nv    int
 	faces [][3]int32
 	orig  []int32 // orig[f] is the index of face f in the part's triangles
 
 	// he holds the 3F half-edges grouped by undirected edge: edge e owns
-	// he[edgeStart[e]:edgeStart[e+1]], sorted by face.
+	// he[edgeStart[e]:edgeStart[e+1]], sorted by face. Edges are numbered
+	// in order of (lower vertex, higher vertex).
 	he        []halfEdge
 	edgeStart []int32
 	edgeLo    []int32    // lower vertex of each edge
@@ -26,10 +28,10 @@ type complex struct {
 }
 
 type halfEdge struct {
-	hi    int32 // the edge's higher vertex
-	face  int32
-	local int8 // k: the half-edge goes from corner k to corner k+1 of face
-	fwd   bool // the face traverses the edge from lo to hi
+	lo, hi int32 // the edge's lower and higher vertex
+	face   int32
+	local  int8 // k: the half-edge goes from corner k to corner k+1 of face
+	fwd    bool // the face traverses the edge from lo to hi
 }
 
 func (c *complex) edges() int { return len(c.edgeStart) - 1 }
@@ -39,53 +41,101 @@ func (c *complex) edgeFaces(e int) int { return int(c.edgeStart[e+1] - c.edgeSta
 
 func (c *complex) edgeHalves(e int) []halfEdge { return c.he[c.edgeStart[e]:c.edgeStart[e+1]] }
 
+// order returns a and b in increasing order without a branch. Vertex
+// indices are below math.MaxInt32/3, so a-b does not overflow.
+//
+// Under WebAssembly the Go compiler turns every taken branch into a jump
+// through the function's dispatch table, and it keeps a branch for min and
+// max when the result feeds an address, as it does here: the mask costs a
+// few arithmetic instructions instead.
+func order(a, b int32) (lo, hi int32) {
+	d := a - b
+	m := d >> 31 // all ones when a < b
+	return b + d&m, a - d&m
+}
+
+// isNonZero is 1 when x is not 0, else 0, without a branch.
+func isNonZero(x uint64) int32 { return int32((x | -x) >> 63) }
+
 // buildComplex indexes faces (already validated: in range, distinct) over nv
 // vertices; orig maps each face to its triangle index.
+//
+// The loops are shaped for WebAssembly, where every taken branch and loop
+// back-edge is a jump through a dispatch table: the three corners of a face
+// are written out rather than looped over, the half-edges are ordered by
+// two counting sorts (no comparisons) and edges are numbered with
+// arithmetic rather than with an if per half-edge.
 func buildComplex(nv int, faces [][3]int32, orig []int32) *complex {
 	c := &complex{nv: nv, faces: faces, orig: orig}
-	start := make([]int32, nv+1)
-	for _, t := range faces {
-		for k := range 3 {
-			a, b := t[k], t[(k+1)%3]
-			start[min(a, b)+1]++
-		}
+	nf := len(faces)
+	// Half-edges per lower and per higher vertex, then bucket starts.
+	byLo := make([]int32, nv+1)
+	byHi := make([]int32, nv+1)
+	for f := range faces {
+		t := &faces[f]
+		lo0, hi0 := order(t[0], t[1])
+		lo1, hi1 := order(t[1], t[2])
+		lo2, hi2 := order(t[2], t[0])
+		byLo[lo0+1]++
+		byLo[lo1+1]++
+		byLo[lo2+1]++
+		byHi[hi0+1]++
+		byHi[hi1+1]++
+		byHi[hi2+1]++
 	}
 	for i := range nv {
-		start[i+1] += start[i]
+		byLo[i+1] += byLo[i]
+		byHi[i+1] += byHi[i]
 	}
-	c.he = make([]halfEdge, 3*len(faces))
-	pos := slices.Clone(start[:nv])
-	for f, t := range faces {
-		for k := range 3 {
-			a, b := t[k], t[(k+1)%3]
-			lo, hi := min(a, b), max(a, b)
-			c.he[pos[lo]] = halfEdge{hi: hi, face: int32(f), local: int8(k), fwd: a < b}
-			pos[lo]++
-		}
+	// First by higher vertex, taking faces in order, then stably by lower
+	// vertex: he ends up sorted by (lo, hi, face).
+	tmp := make([]halfEdge, 3*nf)
+	for f := range faces {
+		t := &faces[f]
+		a, b, d := t[0], t[1], t[2]
+		lo, hi := order(a, b)
+		tmp[byHi[hi]] = halfEdge{lo: lo, hi: hi, face: int32(f), local: 0, fwd: a < b}
+		byHi[hi]++
+		lo, hi = order(b, d)
+		tmp[byHi[hi]] = halfEdge{lo: lo, hi: hi, face: int32(f), local: 1, fwd: b < d}
+		byHi[hi]++
+		lo, hi = order(d, a)
+		tmp[byHi[hi]] = halfEdge{lo: lo, hi: hi, face: int32(f), local: 2, fwd: d < a}
+		byHi[hi]++
 	}
-	c.faceEdge = make([][3]int32, len(faces))
-	c.valence = make([]int32, nv)
-	c.edgeStart = make([]int32, 0, len(faces)*3/2+2)
-	c.edgeLo = make([]int32, 0, len(faces)*3/2+1)
-	for lo := range nv {
-		bucket := c.he[start[lo]:start[lo+1]]
-		slices.SortFunc(bucket, func(x, y halfEdge) int {
-			if x.hi != y.hi {
-				return int(x.hi - y.hi)
-			}
-			return int(x.face - y.face)
-		})
-		for i, h := range bucket {
-			if i == 0 || h.hi != bucket[i-1].hi {
-				c.edgeStart = append(c.edgeStart, start[lo]+int32(i))
-				c.edgeLo = append(c.edgeLo, int32(lo))
-				c.valence[lo]++
-				c.valence[h.hi]++
-			}
-			c.faceEdge[h.face][h.local] = int32(len(c.edgeStart) - 1)
-		}
+	he := make([]halfEdge, 3*nf)
+	for i := range tmp {
+		h := &tmp[i]
+		he[byLo[h.lo]] = *h
+		byLo[h.lo]++
 	}
-	c.edgeStart = append(c.edgeStart, int32(len(c.he)))
+	c.he = he
+
+	// Number the edges: a half-edge whose (lo, hi) differs from the one
+	// before it starts a new edge. Every half-edge writes its edge's end
+	// (the last write wins) and lower vertex; valences count new edges.
+	faceEdge := make([][3]int32, nf)
+	valence := make([]int32, nv)
+	edgeStart := make([]int32, 3*nf+1)
+	edgeLo := make([]int32, 3*nf)
+	e := int32(-1)
+	prev := ^uint64(0) // no (lo, hi) pair
+	for i := range he {
+		h := &he[i]
+		key := uint64(h.lo)<<32 | uint64(h.hi)
+		isNew := isNonZero(key ^ prev)
+		prev = key
+		e += isNew
+		edgeStart[e+1] = int32(i + 1)
+		edgeLo[e] = h.lo
+		valence[h.lo] += isNew
+		valence[h.hi] += isNew
+		faceEdge[h.face][h.local] = e
+	}
+	ne := int(e + 1)
+	c.edgeStart = slices.Clone(edgeStart[:ne+1])
+	c.edgeLo = slices.Clone(edgeLo[:ne])
+	c.faceEdge, c.valence = faceEdge, valence
 	return c
 }
 
@@ -120,17 +170,12 @@ func relabel(round, own, a, b, c uint64) uint64 {
 // neighbourTerm is a face label as it enters an edge's multiset sum.
 func neighbourTerm(l uint64) uint64 { return mix(l ^ 0xd6e8feb86659fd93) }
 
+// sort3 sorts three labels. min and max of values that do not feed an
+// address compile to selects, not branches, and the middle one is what
+// remains when the smallest and largest are xored out.
 func sort3(a, b, c uint64) (uint64, uint64, uint64) {
-	if a > b {
-		a, b = b, a
-	}
-	if b > c {
-		b, c = c, b
-	}
-	if a > b {
-		a, b = b, a
-	}
-	return a, b, c
+	lo, hi := min(a, b, c), max(a, b, c)
+	return lo, a ^ b ^ c ^ lo ^ hi, hi
 }
 
 // wlLabels runs the refinement and returns the final face labels, sorted,
@@ -142,65 +187,211 @@ func sort3(a, b, c uint64) (uint64, uint64, uint64) {
 // each of its edges (sorted), the multiset of the labels of the other faces
 // on that edge, hashed as a sum of mixed labels. Nothing depends on vertex or
 // face numbering, on where a triangle's index list starts, or on coordinates.
+//
+// The number of distinct labels after each round is counted with a flat
+// hash set rather than by sorting the labels (or with a Go map, which is
+// slow under WebAssembly); only the final labels are sorted.
 func (c *complex) wlLabels() ([]uint64, int) {
 	nf := len(c.faces)
 	labels := make([]uint64, nf)
-	for f, t := range c.faces {
+	for f := range c.faces {
+		t, fe := &c.faces[f], &c.faceEdge[f]
 		v0, v1, v2 := sort3(uint64(c.valence[t[0]]), uint64(c.valence[t[1]]), uint64(c.valence[t[2]]))
-		fe := c.faceEdge[f]
 		m0, m1, m2 := sort3(uint64(c.edgeFaces(int(fe[0]))), uint64(c.edgeFaces(int(fe[1]))), uint64(c.edgeFaces(int(fe[2]))))
 		h := combine(combine(combine(uint64(0x5157), v0), v1), v2)
 		labels[f] = combine(combine(combine(h, m0), m1), m2)
 	}
-	sorted := slices.Clone(labels)
-	slices.Sort(sorted)
-	classes := distinct(sorted)
+	var set labelSet
+	classes := set.count(labels, 1)
 
-	next := make([]uint64, nf)
+	// term[f] is face f's label as it enters the sums, sum[e] the sum over
+	// the faces on edge e. Each round relabels every face from the current
+	// sums and, in the same pass, adds the new terms into next.
 	term := make([]uint64, nf)
 	sum := make([]uint64, c.edges())
+	next := make([]uint64, c.edges())
+	for f, l := range labels {
+		t, fe := neighbourTerm(l), &c.faceEdge[f]
+		term[f] = t
+		sum[fe[0]] += t
+		sum[fe[1]] += t
+		sum[fe[2]] += t
+	}
 	iterations := 0
 	for iterations < maxWLIterations {
-		for f, l := range labels {
-			term[f] = neighbourTerm(l)
-		}
-		for e := range sum {
-			var s uint64
-			for _, h := range c.edgeHalves(e) {
-				s += term[h.face]
-			}
-			sum[e] = s
-		}
 		round := uint64(iterations + 1)
-		for f := range nf {
-			own := term[f]
-			fe := c.faceEdge[f]
-			a, b, d := sort3(sum[fe[0]]-own, sum[fe[1]]-own, sum[fe[2]]-own)
-			next[f] = relabel(round, labels[f], a, b, d)
+		clear(next)
+		for f := range labels {
+			own, fe := term[f], &c.faceEdge[f]
+			e0, e1, e2 := fe[0], fe[1], fe[2]
+			a, b, d := sort3(sum[e0]-own, sum[e1]-own, sum[e2]-own)
+			l := relabel(round, labels[f], a, b, d)
+			labels[f] = l
+			t := neighbourTerm(l)
+			term[f] = t
+			next[e0] += t
+			next[e1] += t
+			next[e2] += t
 		}
-		labels, next = next, labels
+		sum, next = next, sum
 		iterations++
-		copy(sorted, labels)
-		slices.Sort(sorted)
 		// Refinement only ever splits classes: the same number means the
 		// partition is stable and further rounds add nothing.
-		n := distinct(sorted)
+		n := set.count(labels, classes)
 		if n == classes {
 			break
 		}
 		classes = n
 	}
-	return sorted, iterations
+	return set.sorted(labels), iterations
 }
 
-func distinct(sorted []uint64) int {
-	n := 0
-	for i, v := range sorted {
-		if i == 0 || v != sorted[i-1] {
-			n++
+// labelSet counts the distinct values of a list of labels: open addressing
+// with linear probing over a power-of-two table indexed by a label's top
+// bits (labels come out of mix, so those are evenly spread). 0 marks an
+// empty slot; the label 0 is counted apart.
+type labelSet struct {
+	keys   []uint64
+	counts []int32
+	shift  uint // 64 - log2(len(keys))
+	n      int  // distinct labels other than 0 in keys
+	zeros  int  // how many labels are 0
+}
+
+// reset empties the set, sized for about want distinct labels.
+func (s *labelSet) reset(want int) {
+	size, shift := 16, uint(60)
+	for size < 2*want {
+		size, shift = 2*size, shift-1
+	}
+	if len(s.keys) < size {
+		s.keys, s.counts = make([]uint64, size), make([]int32, size)
+	} else {
+		s.keys, s.counts = s.keys[:size], s.counts[:size]
+		clear(s.keys)
+		clear(s.counts)
+	}
+	s.shift, s.n, s.zeros = shift, 0, 0
+}
+
+// count resets the set to labels and returns their number of distinct
+// values; want is a guess of that number, to size the table.
+func (s *labelSet) count(labels []uint64, want int) int {
+	s.reset(want)
+	keys, counts, shift := s.keys, s.counts, s.shift
+	mask := uint64(len(keys) - 1)
+	for _, l := range labels {
+		if l == 0 {
+			s.zeros++
+			continue
 		}
+		i := l >> shift
+		for keys[i] != l && keys[i] != 0 {
+			i = (i + 1) & mask
+		}
+		if keys[i] == 0 {
+			keys[i] = l
+			s.n++
+			if 2*s.n > len(keys) {
+				s.grow()
+				keys, counts, shift = s.keys, s.counts, s.shift
+				mask = uint64(len(keys) - 1)
+				i = l >> shift
+				for keys[i] != l {
+					i = (i + 1) & mask
+				}
+			}
+		}
+		counts[i]++
+	}
+	n := s.n
+	if s.zeros > 0 {
+		n++
 	}
 	return n
+}
+
+// grow doubles the table, keeping its keys and counts.
+func (s *labelSet) grow() {
+	keys, counts := s.keys, s.counts
+	s.keys, s.counts = make([]uint64, 2*len(keys)), make([]int32, 2*len(keys))
+	s.shift--
+	mask := uint64(len(s.keys) - 1)
+	for j, k := range keys {
+		if k == 0 {
+			continue
+		}
+		i := k >> s.shift
+		for s.keys[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.keys[i], s.counts[i] = k, counts[j]
+	}
+}
+
+// sorted writes the set's labels, each as many times as it was counted, in
+// increasing order into out (which has room for all of them).
+func (s *labelSet) sorted(out []uint64) []uint64 {
+	distinct := make([]uint64, 0, s.n)
+	for _, k := range s.keys {
+		if k != 0 {
+			distinct = append(distinct, k)
+		}
+	}
+	sortLabels(distinct)
+	out = out[:0]
+	for range s.zeros {
+		out = append(out, 0)
+	}
+	mask := uint64(len(s.keys) - 1)
+	for _, k := range distinct {
+		i := k >> s.shift
+		for s.keys[i] != k {
+			i = (i + 1) & mask
+		}
+		for range s.counts[i] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// sortLabels sorts labels in increasing order: a least-significant-digit
+// radix sort, eight passes of one byte, for long lists (no comparisons, so
+// no data-dependent branches), slices.Sort for short ones.
+func sortLabels(labels []uint64) {
+	if len(labels) < 256 {
+		slices.Sort(labels)
+		return
+	}
+	var hist [8][256]int32
+	for _, l := range labels {
+		hist[0][l&0xff]++
+		hist[1][l>>8&0xff]++
+		hist[2][l>>16&0xff]++
+		hist[3][l>>24&0xff]++
+		hist[4][l>>32&0xff]++
+		hist[5][l>>40&0xff]++
+		hist[6][l>>48&0xff]++
+		hist[7][l>>56]++
+	}
+	src, dst := labels, make([]uint64, len(labels))
+	for pass := range 8 {
+		pos := &hist[pass]
+		var total int32
+		for i, n := range pos {
+			pos[i] = total
+			total += n
+		}
+		shift := uint(8 * pass)
+		for _, l := range src {
+			b := l >> shift & 0xff
+			dst[pos[b]] = l
+			pos[b]++
+		}
+		src, dst = dst, src
+	}
+	// After an even number of passes the result is back in labels.
 }
 
 // hash is the part's topological hash: sha256 of the version, the V/E/F
@@ -214,9 +405,16 @@ func (c *complex) hash() string {
 		binary.BigEndian.PutUint64(buf[:], uint64(n))
 		h.Write(buf[:])
 	}
-	for _, l := range labels {
-		binary.BigEndian.PutUint64(buf[:], l)
-		h.Write(buf[:])
+	// The labels go to the hash a chunk at a time: a Write per label costs
+	// an interface call each, which is dear under WebAssembly.
+	var chunk [4096]byte
+	for len(labels) > 0 {
+		n := min(len(labels), len(chunk)/8)
+		for i, l := range labels[:n] {
+			binary.BigEndian.PutUint64(chunk[8*i:], l)
+		}
+		h.Write(chunk[:8*n])
+		labels = labels[n:]
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

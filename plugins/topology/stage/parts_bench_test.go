@@ -1,0 +1,49 @@
+package stage
+
+import "testing"
+
+// benchPart is a part of the 240,000-triangle torus of BenchmarkStage.
+func benchPart() *part {
+	m := torusMesh(400, 300, 50, 10)
+	p := &part{name: "ring", label: `part "ring"`}
+	for _, v := range m.Vertices {
+		p.vertices = append(p.vertices, v)
+	}
+	for _, t := range m.Triangles {
+		p.triangles = append(p.triangles, [3]int64{int64(t[0]), int64(t[1]), int64(t[2])})
+	}
+	return p
+}
+
+// BenchmarkBuildComplex indexes the faces and edges of a part.
+func BenchmarkBuildComplex(b *testing.B) {
+	p := benchPart()
+	b.ReportAllocs()
+	for b.Loop() {
+		faces, orig := p.faces()
+		buildComplex(len(p.vertices), faces, orig)
+	}
+}
+
+// BenchmarkHash runs the Weisfeiler–Lehman hash of a part's complex.
+func BenchmarkHash(b *testing.B) {
+	p := benchPart()
+	faces, orig := p.faces()
+	c := buildComplex(len(p.vertices), faces, orig)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.hash()
+	}
+}
+
+// BenchmarkValidate validates a part for export.
+func BenchmarkValidate(b *testing.B) {
+	p := benchPart()
+	faces, orig := p.faces()
+	c := buildComplex(len(p.vertices), faces, orig)
+	h := c.hash()
+	b.ReportAllocs()
+	for b.Loop() {
+		validate(c, p.vertices, p.triangles, h)
+	}
+}
