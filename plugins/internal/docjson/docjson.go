@@ -27,6 +27,11 @@ func Check(data []byte) error {
 	if Valid(data) {
 		return nil
 	}
+	return invalid(data)
+}
+
+// invalid returns Check's error for data, which is not valid JSON.
+func invalid(data []byte) error {
 	var v json.RawMessage
 	err := json.Unmarshal(data, &v)
 	var syntax *json.SyntaxError
@@ -46,11 +51,36 @@ const maxDepth = 10000
 // optional surrounding spaces: the same answer as json.Valid, without its
 // per-byte state machine, which is slow in WebAssembly.
 func Valid(data []byte) bool {
-	v := validator{data: data}
-	v.space()
-	if !v.value() {
-		return false
+	return validate(data, nil)
+}
+
+// preparsed holds the mesh arrays validate parsed, by their offset in the
+// input, for the Scanner that reads the input next.
+type preparsed struct {
+	arrays map[int]preArray
+}
+
+// preArray is one array parsed ahead: the index just past it, and its
+// elements (vertices or triangles, as kind says).
+type preArray struct {
+	end       int
+	kind      byte // 'v' or 't'
+	vertices  [][3]float64
+	triangles [][3]int64
+}
+
+func (p *preparsed) add(start int, a preArray) {
+	if p.arrays == nil {
+		p.arrays = map[int]preArray{}
 	}
-	v.space()
-	return v.pos == len(data)
+	p.arrays[start] = a
+}
+
+// take returns the array of kind parsed at start, if any.
+func (p *preparsed) take(start int, kind byte) (preArray, bool) {
+	if p == nil {
+		return preArray{}, false
+	}
+	a, ok := p.arrays[start]
+	return a, ok && a.kind == kind
 }

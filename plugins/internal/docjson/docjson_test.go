@@ -2,6 +2,7 @@ package docjson
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -119,14 +120,51 @@ func TestValid(t *testing.T) {
 	} {
 		assert.Equal(t, json.Valid([]byte(in)), Valid([]byte(in)), "%q", in)
 	}
+	// Nesting is bounded as encoding/json bounds it.
+	for _, n := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
+		for _, in := range []string{
+			strings.Repeat("[", n) + strings.Repeat("]", n),
+			strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n),
+			strings.Repeat("[", n-2) + `{"vertices":[[1,2,3]]}` + strings.Repeat("]", n-2),
+		} {
+			assert.Equal(t, json.Valid([]byte(in)), Valid([]byte(in)), "depth %d", n)
+			assert.Equal(t, json.Valid([]byte(in)), validate([]byte(in), &preparsed{}), "depth %d", n)
+		}
+	}
 }
 
 // FuzzValid checks Valid against json.Valid.
 func FuzzValid(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":[1,2.5e-3,true,null,"x\"y"]}`, `[1,]`, `"\u00e9"`, `-01`} {
+	for _, s := range []string{`{}`, `{"a":[1,2.5e-3,true,null,"x\"y"]}`, `[1,]`, `"\u00e9"`, `-01`,
+		`{"vertices":[[1,2,3],[4.5,-6e7,0]],"triangles":[[0,1,2]]}`, `{"vertices":[[1,2,3,]]}`,
+		`{"m":{"triangles":[ [0 ,1,2 ] , [3,4,-5]] ,"vertices":[]}}`, `{"vertices":[[1,2,01]]}`, `{"triangles":[[1,2,1.5]]}`,
+		`{"vertices":[[1,2,3]]`, `{"triangles":[[1,2,3]],}`, `{"vertices":[[1e999,2,3]]}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		assert.Equal(t, json.Valid([]byte(in)), Valid([]byte(in)), "%q", in)
+		want := json.Valid([]byte(in))
+		assert.Equal(t, want, Valid([]byte(in)), "%q", in)
+		// With the mesh arrays parsed on the way: the same verdict, and the
+		// arrays the scanner would parse.
+		pre := &preparsed{}
+		assert.Equal(t, want, validate([]byte(in), pre), "%q with meshes", in)
+		if !want {
+			return
+		}
+		for start, a := range pre.arrays {
+			s := NewScanner([]byte(in))
+			s.pos = start
+			switch a.kind {
+			case 'v':
+				v, err := s.Vertices()
+				assert.NoError(t, err, "%q", in)
+				assert.Equal(t, v, a.vertices, "%q", in)
+			case 't':
+				v, err := s.Triangles()
+				assert.NoError(t, err, "%q", in)
+				assert.Equal(t, v, a.triangles, "%q", in)
+			}
+			assert.Equal(t, s.pos, a.end, "%q", in)
+		}
 	})
 }

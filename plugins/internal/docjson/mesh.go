@@ -60,6 +60,10 @@ func (s *Scanner) Mesh() (Mesh, error) {
 // finite numbers.
 func (s *Scanner) Vertices() ([][3]float64, error) {
 	s.skipSpace()
+	if a, ok := s.pre.take(s.pos, 'v'); ok {
+		s.pos = a.end
+		return a.vertices, nil
+	}
 	if out, end, ok := fastVertices(s.data, s.pos); ok {
 		s.pos = end
 		return out, nil
@@ -80,6 +84,10 @@ func (s *Scanner) Vertices() ([][3]float64, error) {
 // [i, j, k] integers (any int64; their range is the caller's to check).
 func (s *Scanner) Triangles() ([][3]int64, error) {
 	s.skipSpace()
+	if a, ok := s.pre.take(s.pos, 't'); ok {
+		s.pos = a.end
+		return a.triangles, nil
+	}
 	if out, end, ok := fastTriangles(s.data, s.pos); ok {
 		s.pos = end
 		return out, nil

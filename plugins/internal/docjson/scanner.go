@@ -12,6 +12,7 @@ import (
 type Scanner struct {
 	data []byte
 	pos  int
+	pre  *preparsed // mesh arrays parsed while checking data, or nil
 }
 
 // NewScanner returns a Scanner at the start of data.
@@ -228,10 +229,12 @@ func decodeKey(raw []byte) (string, error) {
 // "<malformed>: at byte 12: …" or "<malformed>: top level: want an object, got
 // an array"; an error from elem stops the parse and is returned as is.
 func ParseDocument[E any](data []byte, key string, malformed error, elem func(i int, s *Scanner) (E, error)) (top *Object, elems []E, err error) {
-	if err := Check(data); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", malformed, err)
+	// Check data, parsing its meshes' arrays on the way (see validate).
+	pre := &preparsed{}
+	if !validate(data, pre) {
+		return nil, nil, fmt.Errorf("%w: %w", malformed, invalid(data))
 	}
-	s := NewScanner(data)
+	s := &Scanner{data: data, pre: pre}
 	if c := s.Peek(); c != '{' {
 		return nil, nil, fmt.Errorf("%w: top level: want an object, got %s", malformed, Kind(c))
 	}

@@ -1,200 +1,268 @@
 package docjson
 
-// validator checks JSON text in one pass; see Valid.
-type validator struct {
-	data  []byte
-	pos   int
-	depth int
-}
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
-func (v *validator) space() {
-	for v.pos < len(v.data) {
-		switch v.data[v.pos] {
-		case ' ', '\t', '\n', '\r':
-			v.pos++
-		default:
-			return
-		}
-	}
-}
-
-func (v *validator) value() bool {
-	if v.pos >= len(v.data) {
-		return false
-	}
-	switch c := v.data[v.pos]; {
-	case c == '{':
-		return v.object()
-	case c == '[':
-		return v.array()
-	case c == '"':
-		return v.string()
-	case c == '-' || (c >= '0' && c <= '9'):
-		return v.number()
-	case c == 't':
-		return v.literal("true")
-	case c == 'f':
-		return v.literal("false")
-	case c == 'n':
-		return v.literal("null")
-	}
-	return false
-}
-
-func (v *validator) literal(lit string) bool {
-	if len(v.data)-v.pos < len(lit) || string(v.data[v.pos:v.pos+len(lit)]) != lit {
-		return false
-	}
-	v.pos += len(lit)
-	return true
-}
-
-func (v *validator) object() bool {
-	if v.depth++; v.depth > maxDepth {
-		return false
-	}
-	v.pos++ // '{'
-	v.space()
-	if v.pos < len(v.data) && v.data[v.pos] == '}' {
-		v.pos++
-		v.depth--
-		return true
-	}
+// validate reports whether data is exactly one JSON value with optional
+// surrounding spaces (see Valid). When pre is not nil, arrays that are the
+// value of a "vertices" or "triangles" member are parsed as they are checked
+// (by fastVertices and fastTriangles) and kept in pre, so that the mesh
+// scanner that comes next does not read them again; an array those parsers
+// do not take is checked as any other value.
+//
+// The check is one loop over the input with an explicit stack of the open
+// arrays and objects, rather than a function per kind of value calling
+// itself: in WebAssembly a call costs much more than natively, and a
+// document is mostly small arrays of numbers. For the same reason numbers,
+// strings and spaces are skipped 8 bytes at a time where possible.
+func validate(data []byte, pre *preparsed) bool {
+	d := data
+	var stack []byte // the open containers, '[' or '{'
+	i := skipSpaces(d, 0)
 	for {
-		if v.pos >= len(v.data) || v.data[v.pos] != '"' || !v.string() {
+		// A value starts at d[i].
+		if i >= len(d) {
 			return false
 		}
-		v.space()
-		if v.pos >= len(v.data) || v.data[v.pos] != ':' {
-			return false
-		}
-		v.pos++
-		v.space()
-		if !v.value() {
-			return false
-		}
-		v.space()
-		if v.pos >= len(v.data) {
-			return false
-		}
-		switch v.data[v.pos] {
-		case ',':
-			v.pos++
-			v.space()
-		case '}':
-			v.pos++
-			v.depth--
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (v *validator) array() bool {
-	if v.depth++; v.depth > maxDepth {
-		return false
-	}
-	v.pos++ // '['
-	v.space()
-	if v.pos < len(v.data) && v.data[v.pos] == ']' {
-		v.pos++
-		v.depth--
-		return true
-	}
-	for {
-		if !v.value() {
-			return false
-		}
-		v.space()
-		if v.pos >= len(v.data) {
-			return false
-		}
-		switch v.data[v.pos] {
-		case ',':
-			v.pos++
-			v.space()
-		case ']':
-			v.pos++
-			v.depth--
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (v *validator) string() bool {
-	d := v.data
-	for i := v.pos + 1; i < len(d); i++ {
 		switch c := d[i]; {
+		case c == '[' || c == '{':
+			if len(stack) >= maxDepth {
+				return false
+			}
+			i = skipSpaces(d, i+1)
+			if i < len(d) && d[i] == c+2 { // "[]" or "{}": ']' is '['+2, '}' is '{'+2
+				i++
+				break
+			}
+			stack = append(stack, c)
+			if c == '{' {
+				var ok bool
+				if i, ok = validateMember(d, i, len(stack), pre); !ok {
+					return false
+				}
+				if i < 0 { // the member's value is already checked
+					i = -i
+					break
+				}
+			}
+			continue // the first element or member value
 		case c == '"':
-			v.pos = i + 1
-			return true
-		case c < 0x20:
+			if i = skipStringChecked(d, i); i < 0 {
+				return false
+			}
+		case c == '-' || c-'0' < 10:
+			if i = skipNumber(d, i); i < 0 {
+				return false
+			}
+		case c == 't':
+			if !hasLiteral(d, i, "true") {
+				return false
+			}
+			i += 4
+		case c == 'f':
+			if !hasLiteral(d, i, "false") {
+				return false
+			}
+			i += 5
+		case c == 'n':
+			if !hasLiteral(d, i, "null") {
+				return false
+			}
+			i += 4
+		default:
 			return false
-		case c == '\\':
-			i++
+		}
+		// After a value: close the containers it ends, up to a ',' that
+		// announces the next value.
+		for {
+			if i < len(d) && isSpace[d[i]] {
+				i = skipSpaces(d, i)
+			}
+			if len(stack) == 0 {
+				return i == len(d)
+			}
 			if i >= len(d) {
 				return false
 			}
-			switch d[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(d) {
-					return false
-				}
-				for _, h := range d[i+1 : i+5] {
-					if !isHex(h) {
+			top := stack[len(stack)-1]
+			if d[i] == ',' {
+				i = skipSpaces(d, i+1)
+				if top == '{' {
+					var ok bool
+					if i, ok = validateMember(d, i, len(stack), pre); !ok {
 						return false
 					}
+					if i < 0 {
+						i = -i
+						continue
+					}
 				}
-				i += 4
-			default:
+				break
+			}
+			if d[i] != top+2 {
 				return false
 			}
+			stack = stack[:len(stack)-1]
+			i++
 		}
 	}
-	return false
 }
 
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+// validateMember checks an object member's key and colon at d[i], returning
+// the index of its value. depth is the number of open containers. When pre
+// holds the member's value, parsed as it was checked, the index returned is
+// minus the index just past the value.
+func validateMember(d []byte, i, depth int, pre *preparsed) (int, bool) {
+	if i >= len(d) || d[i] != '"' {
+		return 0, false
+	}
+	k := i
+	if i = skipStringChecked(d, i); i < 0 {
+		return 0, false
+	}
+	key := d[k:i]
+	i = skipSpaces(d, i)
+	if i >= len(d) || d[i] != ':' {
+		return 0, false
+	}
+	i = skipSpaces(d, i+1)
+	// The parsed arrays are two levels deep.
+	if pre == nil || i >= len(d) || d[i] != '[' || depth+2 > maxDepth {
+		return i, true
+	}
+	switch string(key) {
+	case `"vertices"`:
+		if v, end, ok := fastVertices(d, i); ok {
+			pre.add(i, preArray{end: end, kind: 'v', vertices: v})
+			return -end, true
+		}
+	case `"triangles"`:
+		if t, end, ok := fastTriangles(d, i); ok {
+			pre.add(i, preArray{end: end, kind: 't', triangles: t})
+			return -end, true
+		}
+	}
+	return i, true
 }
 
-// number checks -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (v *validator) number() bool {
-	d, i := v.data, v.pos
+// hasLiteral reports whether d[i:] starts with lit.
+func hasLiteral(d []byte, i int, lit string) bool {
+	return len(d)-i >= len(lit) && string(d[i:i+len(lit)]) == lit
+}
+
+// skipDigits returns the index of the first byte at or after i that is no
+// ASCII digit, looking at 8 bytes at a time while it can.
+func skipDigits(d []byte, i int) int {
+	for i+8 <= len(d) {
+		n := digitRun(binary.LittleEndian.Uint64(d[i:]))
+		i += n
+		if n < 8 {
+			return i
+		}
+	}
+	for i < len(d) && d[i]-'0' < 10 {
+		i++
+	}
+	return i
+}
+
+// skipNumber checks the number at d[i]:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, returning the index just
+// past it, or -1.
+func skipNumber(d []byte, i int) int {
 	if d[i] == '-' {
 		i++
 	}
-	digits := func() int {
-		start := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		return i - start
-	}
 	if i < len(d) && d[i] == '0' {
 		i++
-	} else if digits() == 0 {
-		return false
+	} else {
+		j := skipDigits(d, i)
+		if j == i {
+			return -1
+		}
+		i = j
 	}
 	if i < len(d) && d[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
+		j := skipDigits(d, i+1)
+		if j == i+1 {
+			return -1
 		}
+		i = j
 	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+	if i < len(d) && d[i]|0x20 == 'e' {
 		i++
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
 		}
-		if digits() == 0 {
-			return false
+		j := skipDigits(d, i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+// stringStop returns a uint64 with bit 7 set in the bytes of x that end a
+// plain run in a JSON string: '"', '\\' and control characters (< 0x20). Only
+// its lowest set bit is exact (a borrow spreads to the bytes after a match).
+func stringStop(x uint64) uint64 {
+	q := x ^ ('"' * ones8)
+	b := x ^ ('\\' * ones8)
+	zero := func(y uint64) uint64 { return (y - ones8) &^ y }
+	return (zero(q) | zero(b) | (x-0x20*ones8)&^x) & high8
+}
+
+// skipStringChecked checks the string at d[i] == '"', returning the index
+// just past it, or -1.
+func skipStringChecked(d []byte, i int) int {
+	i++
+	for {
+		for i+8 <= len(d) {
+			m := stringStop(binary.LittleEndian.Uint64(d[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(d) {
+			return -1
+		}
+		switch c := d[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			i++
+			if i >= len(d) {
+				return -1
+			}
+			switch d[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+4 >= len(d) {
+					return -1
+				}
+				for _, h := range d[i+1 : i+5] {
+					if !isHex(h) {
+						return -1
+					}
+				}
+				i += 5
+			default:
+				return -1
+			}
+		default:
+			i++
 		}
 	}
-	v.pos = i
-	return true
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }

@@ -1,0 +1,118 @@
+package docjson
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"testing"
+)
+
+// benchMesh returns a mesh object of 50k vertices, whose coordinates are
+// shortest representations of up to 17 digits as a previous stage writes
+// them, and 100k triangles: about 4 MB.
+func benchMesh() []byte {
+	b := []byte(`{"vertices":[`)
+	for i := 0; i < 50000; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, "[%s,%s,%s]", strconv.FormatFloat(math.Sin(float64(i))*123.456, 'g', -1, 64),
+			strconv.FormatFloat(math.Cos(float64(i))*77.1, 'g', -1, 64), strconv.FormatFloat(float64(i)*0.37, 'g', -1, 64))
+	}
+	b = append(b, `],"triangles":[`...)
+	for i := 0; i < 100000; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, "[%d,%d,%d]", i%50000, (i*7)%50000, (i*13)%50000)
+	}
+	return append(b, "]}"...)
+}
+
+// benchDocument returns a document of 10 parts with benchMesh's mesh each.
+func benchDocument() []byte {
+	m := benchMesh()
+	b := []byte(`{"units":"mm","parts":[`)
+	for i := 0; i < 10; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"name":"part_%d","material":"steel","mesh":%s}`, i, m)
+	}
+	return append(b, "]}"...)
+}
+
+func BenchmarkCheck(b *testing.B) {
+	d := benchMesh()
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		if err := Check(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMesh parses a mesh that was not parsed by the check before it.
+func BenchmarkMesh(b *testing.B) {
+	d := benchMesh()
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		if _, err := NewScanner(d).Mesh(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseDocument checks and parses a document the way the material
+// and topology stages do.
+func BenchmarkParseDocument(b *testing.B) {
+	d := benchDocument()
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		_, parts, err := ParseDocument(d, "parts", nil, func(i int, s *Scanner) (Mesh, error) {
+			_, m, meshErr, err := s.ObjectWithMesh("mesh")
+			if err == nil {
+				err = meshErr
+			}
+			return m, err
+		})
+		if err != nil || len(parts) != 10 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValue(b *testing.B) {
+	d := benchMesh()
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		NewScanner(d).Value()
+	}
+}
+
+var benchNumbers = []string{"123.456789012", "-77.0999", "0.37", "1e-3", "18499.63", "12.345678901234567", "-0.30000000000000004", "20"}
+
+func BenchmarkParseNumber(b *testing.B) {
+	toks := make([][]byte, len(benchNumbers))
+	for i, s := range benchNumbers {
+		toks[i] = []byte(s)
+	}
+	for b.Loop() {
+		for _, t := range toks {
+			if _, _, st := parseNumber(t, 0); st != numOK {
+				b.Fatal(st)
+			}
+		}
+	}
+}
+
+// BenchmarkParseFloat is BenchmarkParseNumber with strconv.ParseFloat.
+func BenchmarkParseFloat(b *testing.B) {
+	for b.Loop() {
+		for _, t := range benchNumbers {
+			if _, err := strconv.ParseFloat(t, 64); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
