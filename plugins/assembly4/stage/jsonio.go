@@ -172,6 +172,12 @@ func (o *object) appendTo(buf []byte) ([]byte, error) {
 // because vertex arrays are most of a large document and encoding/json's
 // reflection is several times slower on them.
 func parseVertices(data []byte) ([]float64, error) {
+	// docjson's parser reads a well-formed array in one loop, with its own
+	// number parser (strconv.ParseFloat is slow in WebAssembly); the loop
+	// below runs only to name what is wrong with an array it refused.
+	if v, ok := docjson.ParseFlatVertices(data); ok {
+		return v, nil
+	}
 	s := scanner{data: data}
 	if !s.consume('[') {
 		return nil, errors.New("vertices: want an array of [x, y, z]")
@@ -223,54 +229,10 @@ func (s *scanner) skip() {
 	}
 }
 
-// structural marks the bytes skipValue must look at inside an array or object.
-var structural = [256]bool{'"': true, '[': true, ']': true, '{': true, '}': true}
-
-// skipValue moves past the value at s.pos, which must be valid JSON: it only
-// tracks strings and nesting.
+// skipValue moves past the value at s.pos, which must be valid JSON (see
+// docjson.ValueEnd: it only tracks strings and nesting).
 func (s *scanner) skipValue() {
-	depth := 0
-	for s.pos < len(s.data) {
-		if depth > 0 {
-			for s.pos < len(s.data) && !structural[s.data[s.pos]] {
-				s.pos++
-			}
-			if s.pos == len(s.data) {
-				return
-			}
-		}
-		c := s.data[s.pos]
-		switch c {
-		case '"':
-			s.pos++
-			for s.pos < len(s.data) && s.data[s.pos] != '"' {
-				if s.data[s.pos] == '\\' {
-					s.pos++
-				}
-				s.pos++
-			}
-			s.pos++
-		case '{', '[':
-			depth++
-			s.pos++
-		case '}', ']':
-			if depth == 0 {
-				return
-			}
-			depth--
-			s.pos++
-		case ',', ':', ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return
-			}
-			s.pos++
-		default:
-			s.pos++
-		}
-		if depth == 0 && (c == '"' || c == '}' || c == ']') {
-			return
-		}
-	}
+	s.pos = docjson.ValueEnd(s.data, s.pos)
 }
 
 func (s *scanner) peek() byte {

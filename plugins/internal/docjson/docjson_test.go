@@ -168,3 +168,41 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValueEnd checks ValueEnd (through Scanner.Value and SplitArray) against
+// encoding/json on valid JSON text.
+func FuzzValueEnd(f *testing.F) {
+	for _, s := range []string{` [1, "a,]\"[" , [2,[3]], {"b":"\\"}] `, `"abc\"defghijklmnop\\"`, `{"a":[[1,2,3],[4,5,6]],"b":{}}`, `-1.5e3 `} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		d := []byte(in)
+		if !json.Valid(d) {
+			return
+		}
+		assert.Equal(t, strings.TrimSpace(in), string(NewScanner(d).Value()), "%q", in)
+		var want []json.RawMessage
+		if json.Unmarshal(d, &want) != nil {
+			return // not an array
+		}
+		got, err := SplitArray(d)
+		require.NoError(t, err)
+		require.Equal(t, len(want), len(got), "%q", in)
+		for i := range want {
+			assert.Equal(t, string(want[i]), string(got[i]), "%q", in)
+		}
+	})
+}
+
+func TestParseFlatVertices(t *testing.T) {
+	v, ok := ParseFlatVertices([]byte(` [ [0, -1.5, 2e3] ,[1e-3,0,-0.0] ] `))
+	assert.True(t, ok)
+	assert.Equal(t, []float64{0, -1.5, 2000, 0.001, 0, 0}, v)
+	v, ok = ParseFlatVertices([]byte(`[]`))
+	assert.True(t, ok)
+	assert.Empty(t, v)
+	for _, bad := range []string{`[[1,2]]`, `[[1,2,3,4]]`, `[[1,2,1e999]]`, `[[1,2,3]] x`, `{}`, `[[1,2,null]]`} {
+		_, ok := ParseFlatVertices([]byte(bad))
+		assert.False(t, ok, bad)
+	}
+}

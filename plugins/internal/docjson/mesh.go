@@ -205,3 +205,19 @@ func parseIndex(tok []byte) (int64, error) {
 	}
 	return v, nil
 }
+
+// ParseFlatVertices parses JSON text that Check accepted holding an array of
+// [x, y, z] numbers into x, y, z one triple after the other, quickly; ok is
+// false when the text is anything else, or a number is out of range, for the
+// caller to report with its own, slower parser.
+func ParseFlatVertices(data []byte) (coords []float64, ok bool) {
+	v, end, ok := fastVertices(data, skipSpaces(data, 0))
+	if !ok || skipSpaces(data, end) != len(data) {
+		return nil, false
+	}
+	coords = make([]float64, 0, 3*len(v))
+	for _, p := range v {
+		coords = append(coords, p[0], p[1], p[2])
+	}
+	return coords, true
+}

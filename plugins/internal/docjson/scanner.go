@@ -1,8 +1,10 @@
 package docjson
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -52,48 +54,95 @@ func (s *Scanner) consume(c byte) bool {
 // without the surrounding spaces.
 func (s *Scanner) Value() []byte {
 	s.skipSpace()
-	d, start := s.data, s.pos
-	if start >= len(d) {
-		return d[start:start:start]
+	start := s.pos
+	s.pos = ValueEnd(s.data, start)
+	return s.data[start:s.pos:s.pos]
+}
+
+// ValueEnd returns the index just past the value that starts at data[i], in
+// JSON text that Check accepted; i itself when no value starts there (a ','
+// or a closing bracket, or the end). Inside a container only strings and
+// brackets matter: they are found 8 bytes at a time (see structuralStop).
+func ValueEnd(data []byte, i int) int {
+	d := data
+	if i >= len(d) {
+		return i
 	}
-	i := start
 	switch d[i] {
 	case '"':
-		i = skipString(d, i)
+		return skipString(d, i)
 	case '{', '[':
-		// Only brackets and strings matter inside a container.
 		depth := 0
-	loop:
-		for ; i < len(d); i++ {
-			switch d[i] {
-			case '"':
-				i = skipString(d, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					i++
-					break loop
-				}
-			}
-		}
-	default: // number or literal
 		for i < len(d) {
-			c := d[i]
-			if c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			for i+8 <= len(d) {
+				m := structuralStop(binary.LittleEndian.Uint64(d[i:]))
+				if m != 0 {
+					i += bits.TrailingZeros64(m) >> 3
+					break
+				}
+				i += 8
+			}
+			if i >= len(d) {
 				break
 			}
-			i++
+			switch d[i] {
+			case '"':
+				i = skipString(d, i)
+			case '{', '[':
+				depth++
+				i++
+			case '}', ']':
+				depth--
+				i++
+				if depth == 0 {
+					return i
+				}
+			default:
+				i++
+			}
 		}
+		return i
 	}
-	s.pos = i
-	return d[start:i:i]
+	// A number or a literal.
+	for i < len(d) && !scalarEnd[d[i]] {
+		i++
+	}
+	return i
+}
+
+// scalarEnd marks the bytes that may follow a number or a literal.
+var scalarEnd = [256]bool{',': true, ']': true, '}': true, ' ': true, '\t': true, '\n': true, '\r': true}
+
+// zeroBytes returns a uint64 with bit 7 set in the bytes of x that are 0;
+// only its lowest set bit is exact (a borrow spreads past a zero byte).
+func zeroBytes(x uint64) uint64 {
+	return (x - ones8) &^ x & high8
+}
+
+// structuralStop returns a uint64 with bit 7 set in the bytes of x that are
+// '"', '[', ']', '{' or '}'; only its lowest set bit is exact. Setting bit 5
+// maps '[' to '{' and ']' to '}', and leaves '"' as is (it also maps 0x02 to
+// '"', which JSON text that Check accepted does not hold).
+func structuralStop(x uint64) uint64 {
+	y := x | 0x20*ones8
+	return zeroBytes(y^'{'*ones8) | zeroBytes(y^'}'*ones8) | zeroBytes(y^'"'*ones8)
 }
 
 // skipString returns the index just past the string starting at d[i] == '"'.
 func skipString(d []byte, i int) int {
 	for i++; i < len(d); i++ {
+		for i+8 <= len(d) {
+			x := binary.LittleEndian.Uint64(d[i:])
+			m := zeroBytes(x^'"'*ones8) | zeroBytes(x^'\\'*ones8)
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(d) {
+			break
+		}
 		switch d[i] {
 		case '\\':
 			i++

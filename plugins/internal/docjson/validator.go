@@ -209,10 +209,7 @@ func skipNumber(d []byte, i int) int {
 // plain run in a JSON string: '"', '\\' and control characters (< 0x20). Only
 // its lowest set bit is exact (a borrow spreads to the bytes after a match).
 func stringStop(x uint64) uint64 {
-	q := x ^ ('"' * ones8)
-	b := x ^ ('\\' * ones8)
-	zero := func(y uint64) uint64 { return (y - ones8) &^ y }
-	return (zero(q) | zero(b) | (x-0x20*ones8)&^x) & high8
+	return zeroBytes(x^'"'*ones8) | zeroBytes(x^'\\'*ones8) | (x-0x20*ones8)&^x&high8
 }
 
 // skipStringChecked checks the string at d[i] == '"', returning the index
