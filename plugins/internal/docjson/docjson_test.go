@@ -206,3 +206,25 @@ func TestParseFlatVertices(t *testing.T) {
 		assert.False(t, ok, bad)
 	}
 }
+
+func TestValueEndLarge(t *testing.T) {
+	doc := benchDocument()
+	doc = append(doc[:len(doc)-1], `,"s":["]]]]]]]]]]]]]]]\"]]]]]]]]",{"k]}":"{{{{{{{{{{{{{{{{{"}],"e":[[[[[[[[[[[[]]]]]]]]]]]]}`...)
+	require.True(t, json.Valid(doc))
+	for _, pad := range []string{"", " ", "  ", "   ", "       "} {
+		d := append([]byte(pad), doc...)
+		d = append(d, "  ,"...)
+		assert.Equal(t, len(d)-3, ValueEnd(d, len(pad)))
+	}
+	top, err := ParseObject(doc)
+	require.NoError(t, err)
+	parts, _ := top.Get("parts")
+	elems, err := SplitArray(parts)
+	require.NoError(t, err)
+	var want []json.RawMessage
+	require.NoError(t, json.Unmarshal(parts, &want))
+	require.Len(t, elems, len(want))
+	for i := range want {
+		assert.Equal(t, string(want[i]), string(elems[i]))
+	}
+}
