@@ -51,47 +51,61 @@ func (x *examples) list() string {
 	return s
 }
 
-// unionFind with parity: parity[x] is x's orientation relative to its parent.
+// forest is a union-find over ids 0..n-1: forest[x] is x's parent, a root
+// is its own parent. The caller links roots itself (forest[rb] = ra, which is
+// harmless when ra == rb), so that no branch is needed.
+type forest []int32
+
+func newForest(n int) forest {
+	f := make(forest, n)
+	for i := range f {
+		f[i] = int32(i)
+	}
+	return f
+}
+
+// find returns x's root, pointing every other node on the way at its
+// grandparent (path halving: one pass, and small enough to be inlined).
+func (f forest) find(x int32) int32 {
+	for f[x] != x {
+		f[x] = f[f[x]]
+		x = f[x]
+	}
+	return x
+}
+
+// unionFind with parity: parity[x] is x's orientation relative to its
+// parent; a root's parity is 0.
 type unionFind struct {
 	parent []int32
 	parity []uint8
 }
 
 func newUnionFind(n int) *unionFind {
-	u := &unionFind{parent: make([]int32, n), parity: make([]uint8, n)}
-	for i := range u.parent {
-		u.parent[i] = int32(i)
-	}
-	return u
+	return &unionFind{parent: newForest(n), parity: make([]uint8, n)}
 }
 
-// find returns x's root and x's parity relative to it, compressing the path.
+// find returns x's root and x's parity relative to it, halving the path.
 func (u *unionFind) find(x int32) (int32, uint8) {
-	root, p := x, uint8(0)
-	for u.parent[root] != root {
-		p ^= u.parity[root]
-		root = u.parent[root]
+	parent, parity := u.parent, u.parity
+	var p uint8
+	for parent[x] != x {
+		up := parent[x]
+		parity[x] ^= parity[up]
+		parent[x] = parent[up]
+		p ^= parity[x]
+		x = parent[x]
 	}
-	// Compress: point every node on the path at root with its full parity.
-	for q := p; u.parent[x] != root && x != root; {
-		next, np := u.parent[x], q^u.parity[x]
-		u.parent[x], u.parity[x] = root, q
-		x, q = next, np
-	}
-	return root, p
+	return x, p
 }
 
-// union records that a and b differ by parity p; it reports false when that
-// contradicts what is already known.
-func (u *unionFind) union(a, b int32, p uint8) bool {
-	ra, pa := u.find(a)
-	rb, pb := u.find(b)
-	if ra == rb {
-		return pa^pb == p
+// b2u8 is 1 for true and 0 for false; the compiler makes it a plain
+// conversion, with no branch.
+func b2u8(b bool) uint8 {
+	if b {
+		return 1
 	}
-	u.parent[rb] = ra
-	u.parity[rb] = pa ^ pb ^ p
-	return true
+	return 0
 }
 
 // validate checks the part for export. tris is the part's triangle list as
@@ -101,18 +115,21 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 	r.EulerCharacteristic = r.Vertices - r.Edges + r.Faces
 	var problems []string
 
-	// Triangles left out of the complex.
+	// Triangles left out of the complex: none when every triangle made a
+	// face.
 	var outOfRange, repeated examples
-	for i, t := range tris {
-		bad := false
-		for k, idx := range t {
-			if idx < 0 || idx >= int64(c.nv) {
-				outOfRange.add("triangles[%d][%d] = %d", i, k, idx)
-				bad = true
+	if len(c.faces) < len(tris) {
+		for i, t := range tris {
+			bad := false
+			for k, idx := range t {
+				if idx < 0 || idx >= int64(c.nv) {
+					outOfRange.add("triangles[%d][%d] = %d", i, k, idx)
+					bad = true
+				}
 			}
-		}
-		if !bad && (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) {
-			repeated.add("triangles[%d] = [%d, %d, %d]", i, t[0], t[1], t[2])
+			if !bad && (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) {
+				repeated.add("triangles[%d] = [%d, %d, %d]", i, t[0], t[1], t[2])
+			}
 		}
 	}
 	if outOfRange.n > 0 {
@@ -124,51 +141,17 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 			repeated.n, plural(repeated.n, "triangle", "triangles"), repeated.list()))
 	}
 
-	// Zero-area faces.
-	var zero examples
-	for f, t := range c.faces {
-		if zeroArea(vertices[t[0]], vertices[t[1]], vertices[t[2]]) {
-			zero.add("triangles[%d]", c.orig[f])
-		}
-	}
+	zero := zeroAreaFaces(c, vertices)
 	if zero.n > 0 {
 		problems = append(problems, fmt.Sprintf("%d degenerate %s of zero area: %s",
 			zero.n, plural(zero.n, "triangle", "triangles"), zero.list()))
 	}
 	r.DegenerateFaces = repeated.n + zero.n
 
-	// Edges: boundary, non-manifold, orientation; orientability by parity
-	// union-find over faces; vertex fans by union-find over corners.
-	var boundary, nonManifold, sameDir examples
-	orient := newUnionFind(len(c.faces))
-	corners := newUnionFind(3 * len(c.faces))
-	orientable := true
-	vertexSets := newUnionFind(c.nv)
-	onNonManifoldEdge := make([]bool, c.nv) // reported with the edge, not again as a vertex
-	for e := range c.edges() {
-		halves := c.edgeHalves(e)
-		lo, hi := c.edgeLo[e], halves[0].hi
-		vertexSets.union(lo, hi, 0)
-		switch len(halves) {
-		case 1:
-			boundary.add("(%d, %d)", lo, hi)
-		case 2:
-			f, g := halves[0], halves[1]
-			var p uint8
-			if f.fwd == g.fwd {
-				sameDir.add("(%d, %d) in triangles[%d] and [%d]", lo, hi, c.orig[f.face], c.orig[g.face])
-				p = 1
-			}
-			if !orient.union(f.face, g.face, p) {
-				orientable = false
-			}
-			corners.union(c.corner(f, lo), c.corner(g, lo), 0)
-			corners.union(c.corner(f, hi), c.corner(g, hi), 0)
-		default:
-			nonManifold.add("(%d, %d) in %d triangles", lo, hi, len(halves))
-			onNonManifoldEdge[lo], onNonManifoldEdge[hi] = true, true
-		}
-	}
+	// Edges: boundary, non-manifold, orientation, orientability, and the
+	// union-finds the vertex checks need.
+	ec := checkEdges(c)
+	boundary, nonManifold, sameDir, orient, orientable := ec.boundary, ec.nonManifold, ec.sameDir, ec.orient, ec.orientable
 	if len(c.faces) == 0 {
 		problems = append(problems, "no valid triangles")
 	}
@@ -196,24 +179,8 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 	}
 
 	// Vertices: unused, and non-manifold (faces around it form several fans).
-	var unused, pinched examples
-	fan := make([]int32, c.nv)
-	for i := range fan {
-		fan[i] = -1
-	}
-	pinchedSeen := make([]bool, c.nv)
-	for f, t := range c.faces {
-		for k, v := range t {
-			root, _ := corners.find(int32(3*f + k))
-			switch {
-			case fan[v] < 0:
-				fan[v] = root
-			case fan[v] != root && !pinchedSeen[v] && !onNonManifoldEdge[v]:
-				pinchedSeen[v] = true
-				pinched.add("%d", v)
-			}
-		}
-	}
+	pinched := pinchedVertices(c, ec.corners, ec.onNonManifoldEdge)
+	var unused examples
 	for v := range c.nv {
 		if c.valence[v] == 0 {
 			unused.add("%d", v)
@@ -228,11 +195,10 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 			unused.n, plural(unused.n, "vertex", "vertices"), unused.list()))
 	}
 
-	// Components of the surface (isolated vertices count as their own).
-	for v := range c.nv {
-		if root, _ := vertexSets.find(int32(v)); root == int32(v) {
-			r.Components++
-		}
+	// Components of the surface (isolated vertices count as their own): the
+	// roots of vertexSets.
+	for v, up := range ec.vertexSets {
+		r.Components += int(b2u8(up == int32(v)))
 	}
 	if r.Watertight && orientable && pinched.n == 0 && unused.n == 0 {
 		g := (2*r.Components - r.EulerCharacteristic) / 2
@@ -247,60 +213,157 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 	return r
 }
 
-// corner is the corner id (3·face + local index) of vertex v in h's face.
-func (c *complex) corner(h halfEdge, v int32) int32 {
-	t := c.faces[h.face]
-	k := int32(0)
-	for k < 2 && t[k] != v {
-		k++
+// zeroAreaFaces lists the faces of zero area: twice the area (the length of
+// the cross product of two sides) is at most zeroAreaTolerance times the
+// square of the longest side, or all corners coincide. The test is written
+// out in the loop: a call per face is dear under WebAssembly.
+func zeroAreaFaces(c *complex, vertices [][3]float64) examples {
+	var zero examples
+	for f := range c.faces {
+		t := &c.faces[f]
+		a, b, d := &vertices[t[0]], &vertices[t[1]], &vertices[t[2]]
+		u0, u1, u2 := b[0]-a[0], b[1]-a[1], b[2]-a[2]
+		v0, v1, v2 := d[0]-a[0], d[1]-a[1], d[2]-a[2]
+		w0, w1, w2 := d[0]-b[0], d[1]-b[1], d[2]-b[2]
+		x0, x1, x2 := u1*v2-u2*v1, u2*v0-u0*v2, u0*v1-u1*v0
+		cross := math.Sqrt(x0*x0 + x1*x1 + x2*x2)
+		longest := max(u0*u0+u1*u1+u2*u2, v0*v0+v1*v1+v2*v2, w0*w0+w1*w1+w2*w2)
+		if longest == 0 || cross <= zeroAreaTolerance*longest {
+			zero.add("triangles[%d]", c.orig[f])
+		}
 	}
-	return 3*h.face + k
+	return zero
+}
+
+// edgeChecks is what checkEdges finds.
+type edgeChecks struct {
+	boundary, nonManifold, sameDir examples
+	orient                         *unionFind // faces, by relative orientation
+	orientable                     bool
+	corners                        forest // corners joined across manifold edges
+	vertexSets                     forest // vertices joined by edges
+	onNonManifoldEdge              []bool // reported with the edge, not again as a vertex
+}
+
+// checkEdges goes over the edges in order: boundary, non-manifold and
+// orientation problems, orientability by parity union-find over faces,
+// vertex fans by union-find over corners, components by union-find over
+// vertices. The manifold edge, by far the most common, is handled first
+// and without calls.
+func checkEdges(c *complex) *edgeChecks {
+	x := &edgeChecks{
+		orient:            newUnionFind(len(c.faces)),
+		corners:           newForest(3 * len(c.faces)),
+		vertexSets:        newForest(c.nv),
+		onNonManifoldEdge: make([]bool, c.nv),
+	}
+	orient, corners, vertexSets := x.orient, x.corners, x.vertexSets
+	var contradiction uint8
+	he, edgeStart := c.he, c.edgeStart
+	for e := range c.edges() {
+		s, n := edgeStart[e], edgeStart[e+1]-edgeStart[e]
+		lo, hi := he[s].lo, he[s].hi
+		rl, rh := vertexSets.find(lo), vertexSets.find(hi)
+		vertexSets[rh] = rl
+		switch n {
+		case 2:
+			f, g := &he[s], &he[s+1]
+			p := b2u8(f.fwd == g.fwd)
+			if p != 0 {
+				x.sameDir.add("(%d, %d) in triangles[%d] and [%d]", lo, hi, c.orig[f.face], c.orig[g.face])
+			}
+			// Union of the two faces, which differ by parity p: g's root
+			// goes under f's (the roots a component ends up with, which
+			// flipHint relies on, depend only on the order of the unions).
+			// Without a branch on ra == rb: linking a root to itself with
+			// parity 0 changes nothing, and the parities then contradict p
+			// or not.
+			ra, pa := orient.find(f.face)
+			rb, pb := orient.find(g.face)
+			linked := b2u8(ra != rb)
+			orient.parent[rb] = ra
+			orient.parity[rb] = (pa ^ pb ^ p) & -linked
+			contradiction |= (pa ^ pb ^ p) &^ -linked
+			// Join the corners of lo, and of hi, in the two faces.
+			fl, fh := cornersAt(f)
+			gl, gh := cornersAt(g)
+			ra, rb = corners.find(fl), corners.find(gl)
+			corners[rb] = ra
+			ra, rb = corners.find(fh), corners.find(gh)
+			corners[rb] = ra
+		case 1:
+			x.boundary.add("(%d, %d)", lo, hi)
+		default:
+			x.nonManifold.add("(%d, %d) in %d triangles", lo, hi, n)
+			x.onNonManifoldEdge[lo], x.onNonManifoldEdge[hi] = true, true
+		}
+	}
+	x.orientable = contradiction == 0
+	return x
+}
+
+// pinchedVertices lists the vertices whose faces form several fans (not
+// counting those on a non-manifold edge), in the order in which a corner
+// outside the vertex's first fan turns up. Corners are taken in order,
+// corner i being corner i%3 of face i/3.
+func pinchedVertices(c *complex, corners forest, onNonManifoldEdge []bool) examples {
+	var pinched examples
+	fan := make([]int32, c.nv)
+	for i := range fan {
+		fan[i] = -1
+	}
+	pinchedSeen := make([]bool, c.nv)
+	for i := range corners {
+		v := c.faces[i/3][i%3]
+		root := corners.find(int32(i))
+		switch fv := fan[v]; {
+		case fv < 0:
+			fan[v] = root
+		case fv != root && !pinchedSeen[v] && !onNonManifoldEdge[v]:
+			pinchedSeen[v] = true
+			pinched.add("%d", v)
+		}
+	}
+	return pinched
+}
+
+// cornersAt returns the corner ids (3·face + local index) of h's lower and
+// higher vertex in h's face: corner k is where h starts, corner k+1 (mod 3)
+// where it ends, and fwd says which of them is the lower vertex. Computed
+// with arithmetic rather than by looking for the vertex in the face.
+func cornersAt(h *halfEdge) (lo, hi int32) {
+	k := int32(h.local)
+	k1 := k + 1 - 3*int32(b2u8(k == 2))
+	fwd := int32(b2u8(h.fwd))
+	lo = k1 + fwd*(k-k1) // k when fwd, else k1
+	return 3*h.face + lo, 3*h.face + k + k1 - lo
 }
 
 // flipHint names the triangles whose winding disagrees with the majority of
 // their connected component.
 func flipHint(c *complex, orient *unionFind) string {
-	type count struct{ n [2]int }
-	counts := map[int32]*count{}
+	counts := make([][2]int, len(c.faces)) // by root
 	parity := make([]uint8, len(c.faces))
 	roots := make([]int32, len(c.faces))
 	for f := range c.faces {
 		root, p := orient.find(int32(f))
 		roots[f], parity[f] = root, p
-		cn := counts[root]
-		if cn == nil {
-			cn = &count{}
-			counts[root] = cn
-		}
-		cn.n[p]++
+		counts[root][p]++
 	}
 	var flip examples
 	for f := range c.faces {
-		cn := counts[roots[f]]
+		cn := &counts[roots[f]]
 		minority := uint8(1)
-		if cn.n[0] < cn.n[1] {
+		if cn[0] < cn[1] {
 			minority = 0
 		}
-		if parity[f] == minority && cn.n[minority] > 0 {
+		if parity[f] == minority && cn[minority] > 0 {
 			flip.add("triangles[%d]", c.orig[f])
 		}
 	}
 	return fmt.Sprintf("the surface is orientable: reversing %d %s makes it consistent: %s",
 		flip.n, plural(flip.n, "triangle", "triangles"), flip.list())
 }
-
-// zeroArea reports whether the triangle abc has no area up to rounding.
-func zeroArea(a, b, c [3]float64) bool {
-	u := [3]float64{b[0] - a[0], b[1] - a[1], b[2] - a[2]}
-	v := [3]float64{c[0] - a[0], c[1] - a[1], c[2] - a[2]}
-	w := [3]float64{c[0] - b[0], c[1] - b[1], c[2] - b[2]}
-	x := [3]float64{u[1]*v[2] - u[2]*v[1], u[2]*v[0] - u[0]*v[2], u[0]*v[1] - u[1]*v[0]}
-	cross := math.Sqrt(x[0]*x[0] + x[1]*x[1] + x[2]*x[2])
-	longest := max(dot(u, u), dot(v, v), dot(w, w))
-	return longest == 0 || cross <= zeroAreaTolerance*longest
-}
-
-func dot(a, b [3]float64) float64 { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
 
 func plural(n int, one, many string) string {
 	if n == 1 {
