@@ -10,7 +10,7 @@ GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
 
 export GOTOOLCHAIN := local
 
-.PHONY: all build plugins deps test test-race lint gen gen-check bench run testdata clean help
+.PHONY: all build plugins deps test test-race lint gen gen-check bench bench-stages run testdata clean help
 
 all: build
 
@@ -61,6 +61,20 @@ test: deps build lint gen-check ## build everything, then run every test (with -
 bench: build ## benchmarks; figures go to BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -benchmem ./host/plugin/ | tee bin/bench.txt
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./bench/ | tee -a bin/bench.txt
+
+# wazero's CLI runs Go test binaries built for wasip1 (go test -exec), so the
+# plugins' own benchmarks can be compared native against wasm, function by
+# function. sdk/PERFORMANCE.md explains what is slow in Go's wasm and why.
+bin/wazero: FORCE
+	$(GO) build -o $@ github.com/tetratelabs/wazero/cmd/wazero
+
+WASM_EXEC = $(CURDIR)/bin/wazero run -mount /:/ -env-inherit
+
+bench-stages: bin/wazero ## Go's wasm costs and the plugins' own benchmarks, native then under wasm
+	@for m in sdk/go/internal/wasmcost plugins/internal $(addprefix plugins/,$(PLUGINS)); do \
+		echo "== $$m native"; (cd $$m && $(GO) test -run '^$$' -bench . ./...) || exit 1; \
+		echo "== $$m wasm"; (cd $$m && $(GOFLAGS_WASM) $(GO) test -exec '$(WASM_EXEC)' -run '^$$' -bench . ./...) || exit 1; \
+	done
 
 run: build ## start phasehost on $(ADDR) with the memory engine and the reference plugins
 	bin/phasehost --addr $(ADDR) --plugins bin/plugins --cache-dir .cache/wazero
