@@ -34,8 +34,9 @@ func subexpressions(w0, w1, w2 float64) (f1, f2, f3, g0, g1, g2 float64) {
 func (in *integrals) add(v [][3]float64, tris [][3]int32) {
 	rx, ry, rz := in.ref[0], in.ref[1], in.ref[2]
 	s := in.s
-	for _, t := range tris {
-		p0, p1, p2 := v[t[0]], v[t[1]], v[t[2]]
+	for i := range tris {
+		t := &tris[i]
+		p0, p1, p2 := &v[t[0]], &v[t[1]], &v[t[2]]
 		x0, y0, z0 := p0[0]-rx, p0[1]-ry, p0[2]-rz
 		x1, y1, z1 := p1[0]-rx, p1[1]-ry, p1[2]-rz
 		x2, y2, z2 := p2[0]-rx, p2[1]-ry, p2[2]-rz
@@ -104,17 +105,19 @@ func (in *integrals) result() unitProps {
 	return p
 }
 
-// boundsCentre is the centre of the axis-aligned bounding box of v.
+// boundsCentre is the centre of the axis-aligned bounding box of v. The
+// bounds are scalar locals and the vertices are read in place: arrays would
+// be kept in memory, and copied, by the Go compiler for WebAssembly.
 func boundsCentre(v [][3]float64) [3]float64 {
 	if len(v) == 0 {
 		return [3]float64{}
 	}
-	lo, hi := v[0], v[0]
-	for _, p := range v[1:] {
-		for k := range 3 {
-			lo[k] = min(lo[k], p[k])
-			hi[k] = max(hi[k], p[k])
-		}
+	lx, ly, lz := v[0][0], v[0][1], v[0][2]
+	hx, hy, hz := lx, ly, lz
+	for i := 1; i < len(v); i++ {
+		p := &v[i]
+		lx, ly, lz = min(lx, p[0]), min(ly, p[1]), min(lz, p[2])
+		hx, hy, hz = max(hx, p[0]), max(hy, p[1]), max(hz, p[2])
 	}
-	return [3]float64{(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2}
+	return [3]float64{(lx + hx) / 2, (ly + hy) / 2, (lz + hz) / 2}
 }

@@ -218,13 +218,20 @@ func checkMesh(m docjson.Mesh) (mesh, error) {
 	}
 	out := mesh{vertices: m.Vertices, triangles: make([][3]int32, len(m.Triangles))}
 	n := int64(len(m.Vertices))
-	for i, t := range m.Triangles {
-		for k, idx := range t {
-			if idx < 0 || idx >= n {
-				return mesh{}, fmt.Errorf("triangles[%d][%d]: %w: %d is not in [0, %d)", i, k, errOutOfRange, idx, n)
+	// One test per triangle, on the indices as unsigned (a negative one is
+	// then huge), and no inner loop: each taken branch is dear under
+	// WebAssembly. The first bad index is looked for only on failure.
+	for i := range m.Triangles {
+		t := &m.Triangles[i]
+		a, b, c := t[0], t[1], t[2]
+		if uint64(a) >= uint64(n) || uint64(b) >= uint64(n) || uint64(c) >= uint64(n) {
+			for k, idx := range t {
+				if idx < 0 || idx >= n {
+					return mesh{}, fmt.Errorf("triangles[%d][%d]: %w: %d is not in [0, %d)", i, k, errOutOfRange, idx, n)
+				}
 			}
-			out.triangles[i][k] = int32(idx)
 		}
+		out.triangles[i] = [3]int32{int32(a), int32(b), int32(c)}
 	}
 	return out, nil
 }
