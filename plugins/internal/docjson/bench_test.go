@@ -116,3 +116,31 @@ func BenchmarkParseFloat(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendWithArray writes a parsed document back, as the material
+// and topology stages do.
+func BenchmarkAppendWithArray(b *testing.B) {
+	d := benchDocument()
+	top, err := ParseObject(d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := top.Get("parts")
+	elems, err := SplitArray(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	parts := make([]*Object, len(elems))
+	for i, e := range elems {
+		if parts[i], err = ParseObject(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		out := top.AppendWithArray(make([]byte, 0, len(d)+64), "parts", parts)
+		if len(out) != len(d) {
+			b.Fatal(len(out), len(d))
+		}
+	}
+}

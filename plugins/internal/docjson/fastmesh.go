@@ -28,16 +28,30 @@ func skipSpaces(d []byte, i int) int {
 	return i
 }
 
+// tripleCount returns how many elements the array of arrays at d[i] has,
+// from its count of brackets: exact for an array of arrays of numbers that
+// Check accepted. The text may not be checked yet (see validate), so the
+// count is bounded by what the array's length can hold ("[0,0,0]," is 8
+// bytes).
+func tripleCount(d []byte, i int) int {
+	end, opens := skipContainer(d, i)
+	return max(0, min(opens-1, (end-i)/8+1))
+}
+
 // fastVertices parses the array of [x, y, z] numbers at d[i] (see above),
 // returning the vertices and the index just past the array.
 func fastVertices(d []byte, i int) (out [][3]float64, end int, ok bool) {
 	if i >= len(d) || d[i] != '[' {
 		return nil, 0, false
 	}
+	i0 := i
 	i = skipSpaces(d, i+1)
 	if i < len(d) && d[i] == ']' {
 		return nil, i + 1, true
 	}
+	// Counting the elements first (a quick pass, see skipContainer) spares
+	// growing out by copies, and the garbage they leave.
+	out = make([][3]float64, 0, tripleCount(d, i0))
 	for {
 		if i >= len(d) || d[i] != '[' {
 			return nil, 0, false
@@ -45,20 +59,28 @@ func fastVertices(d []byte, i int) (out [][3]float64, end int, ok bool) {
 		i++
 		var v [3]float64
 		for k := 0; k < 3; k++ {
+			want := byte(',')
+			if k == 2 {
+				want = ']'
+			}
+			// Straight path: a short number and its separator.
+			if i+32 <= len(d) {
+				if f, end, ok := parseShortNumber(d, i); ok && d[end] == want {
+					v[k] = f
+					i = end + 1
+					continue
+				}
+			}
 			if i < len(d) && isSpace[d[i]] {
 				i = skipSpaces(d, i)
 			}
 			var st numStatus
-			v[k], i, st = parseNumber(d, i)
+			v[k], i, st = parseNumberGeneral(d, i)
 			if st != numOK {
 				return nil, 0, false
 			}
 			if i < len(d) && isSpace[d[i]] {
 				i = skipSpaces(d, i)
-			}
-			want := byte(',')
-			if k == 2 {
-				want = ']'
 			}
 			if i >= len(d) || d[i] != want {
 				return nil, 0, false
@@ -89,10 +111,12 @@ func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
 	if i >= len(d) || d[i] != '[' {
 		return nil, 0, false
 	}
+	i0 := i
 	i = skipSpaces(d, i+1)
 	if i < len(d) && d[i] == ']' {
 		return nil, i + 1, true
 	}
+	out = make([][3]int64, 0, tripleCount(d, i0)) // see fastVertices
 	for {
 		if i >= len(d) || d[i] != '[' {
 			return nil, 0, false
@@ -100,6 +124,21 @@ func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
 		i++
 		var t [3]int64
 		for k := 0; k < 3; k++ {
+			want := byte(',')
+			if k == 2 {
+				want = ']'
+			}
+			// Straight path: 1 to 7 digits and the separator, all in one
+			// block of 8 bytes (see parseShortNumber).
+			if i+8 <= len(d) {
+				x := binary.LittleEndian.Uint64(d[i:])
+				n := digitRun(x)
+				if uint(n-1) < 7 && (n == 1 || x&0xff != '0') && byte(x>>(8*uint(n))) == want {
+					t[k] = int64(digitsValue(x, n))
+					i += n + 1
+					continue
+				}
+			}
 			if i < len(d) && isSpace[d[i]] {
 				i = skipSpaces(d, i)
 			}
@@ -138,10 +177,6 @@ func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
 			}
 			if i < len(d) && isSpace[d[i]] {
 				i = skipSpaces(d, i)
-			}
-			want := byte(',')
-			if k == 2 {
-				want = ']'
 			}
 			if i >= len(d) || d[i] != want {
 				return nil, 0, false

@@ -84,6 +84,16 @@ const maxMantDigits = 19
 // The function is long on purpose: every call costs in WebAssembly, so its
 // helpers are small enough for the compiler to inline.
 func parseNumber(d []byte, i int) (float64, int, numStatus) {
+	if i+32 <= len(d) {
+		if f, end, ok := parseShortNumber(d, i); ok {
+			return f, end, numOK
+		}
+	}
+	return parseNumberGeneral(d, i)
+}
+
+// parseNumberGeneral is parseNumber without parseShortNumber's path.
+func parseNumberGeneral(d []byte, i int) (float64, int, numStatus) {
 	start := i
 	neg := false
 	if i < len(d) && d[i] == '-' {
@@ -217,6 +227,63 @@ func parseNumber(d []byte, i int) (float64, int, numStatus) {
 		return f, i, numOK
 	}
 	return parseNumberSlow(d[start:i], neg, i)
+}
+
+// parseShortNumber is parseNumber's straight path for the numbers of a
+// mesh: -?[0-9]{1,7}(\.[0-9]{1,15})? without an exponent, with 32 bytes to
+// read at d[i]. Each part is a block of 8 bytes read at once, whose first
+// byte that is no digit is the next part's first byte, so there is no loop,
+// and few branches are taken, which is what costs in WebAssembly. It
+// reports false when the number is anything else, for parseNumber's
+// general loop.
+func parseShortNumber(d []byte, i int) (float64, int, bool) {
+	neg := d[i] == '-'
+	if neg {
+		i++
+	}
+	x := binary.LittleEndian.Uint64(d[i:])
+	n := digitRun(x)
+	if uint(n-1) >= 7 || n > 1 && x&0xff == '0' { // 1 to 7 digits, no leading 0
+		return 0, 0, false
+	}
+	mant := digitsValue(x, n)
+	i += n
+	c := byte(x >> (8 * uint(n)))
+	nf := 0 // fraction digits
+	if c == '.' {
+		y := binary.LittleEndian.Uint64(d[i+1:])
+		m := digitRun(y)
+		switch {
+		case m == 0:
+			return 0, 0, false
+		case m < 8:
+			mant = mant*pow10Int[m] + digitsValue(y, m)
+			nf = m
+			c = byte(y >> (8 * uint(m)))
+		default: // 8 digits, and more in the next block
+			z := binary.LittleEndian.Uint64(d[i+9:])
+			m2 := digitRun(z)
+			if m2 == 8 || n+8+m2 > maxMantDigits {
+				return 0, 0, false
+			}
+			mant = (mant*1e8+digitsValue(y, 8))*pow10Int[m2] + digitsValue(z, m2)
+			nf = 8 + m2
+			c = byte(z >> (8 * uint(m2)))
+		}
+		i += 1 + nf
+	}
+	if c|0x20 == 'e' {
+		return 0, 0, false
+	}
+	if mant <= maxSafe { // Clinger, as in parseNumber
+		f := float64(mant) / pow10Exact[nf]
+		if neg {
+			f = -f
+		}
+		return f, i, true
+	}
+	f, ok := eiselLemire(mant, -nf, neg)
+	return f, i, ok
 }
 
 // parseNumberSlow is parseNumber's fallback through strconv.ParseFloat, for

@@ -1,10 +1,12 @@
 package docjson
 
 import (
+	"encoding/json"
 	"math"
 	"math/big"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -16,7 +18,17 @@ var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9
 // strconv.ParseFloat, bit for bit.
 func checkNumber(t *testing.T, s string) {
 	t.Helper()
-	v, end, st := parseNumber([]byte(s), 0)
+	checkNumberIn(t, s, s)
+	// With bytes after it, as in a document (parseShortNumber needs 32).
+	for _, after := range []string{",", "]", " ", "}", "\n", "x"} {
+		checkNumberIn(t, s, s+after+`,"a":[1,2,3],"b":0.123456789012345678901234`)
+	}
+}
+
+// checkNumberIn checks parseNumber on in, which starts with s.
+func checkNumberIn(t *testing.T, s, in string) {
+	t.Helper()
+	v, end, st := parseNumber([]byte(in), 0)
 	valid := jsonNumber.MatchString(s)
 	if !valid {
 		if st != numSyntax && end == len(s) {
@@ -144,6 +156,93 @@ func TestPow10Table(t *testing.T) {
 		}
 		if lo.Cmp(x) > 0 || hi.Cmp(x) <= 0 {
 			t.Fatalf("pow10Table[1e%d] or its exponent %d is wrong", q, e)
+		}
+	}
+}
+
+// TestMeshArraysAgainstEncodingJSON parses large arrays of numbers of every
+// form (so that the straight paths, which need bytes ahead, see them all)
+// and compares with encoding/json, which parses with strconv.
+func TestMeshArraysAgainstEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	number := func() string {
+		switch r.IntN(6) {
+		case 0:
+			return strconv.FormatFloat((r.Float64()-0.5)*math.Pow(10, float64(r.IntN(14)-4)), 'f', -1, 64)
+		case 1:
+			return strconv.FormatFloat(math.Float64frombits(r.Uint64()&^(0x7ff<<52)|uint64(r.IntN(2046)+1)<<52), 'g', -1, 64)
+		case 2:
+			return strconv.Itoa(r.IntN(100000000) - 1000)
+		case 3:
+			return strconv.FormatFloat(float64(r.IntN(100000))/16, 'f', -1, 64)
+		case 4:
+			return strconv.FormatFloat(r.Float64()*1000, 'e', r.IntN(20), 64)
+		}
+		return "0." + strconv.FormatUint(r.Uint64()|1<<63, 10)[:1+r.IntN(18)]
+	}
+	space := func() string {
+		if r.IntN(10) == 0 {
+			return " \n\t"[:1+r.IntN(3)]
+		}
+		return ""
+	}
+	for round := 0; round < 20; round++ {
+		var vb, tb []byte
+		vb = append(vb, '[')
+		tb = append(tb, '[')
+		for i := 0; i < 2000; i++ {
+			if i > 0 {
+				vb = append(vb, ","+space()...)
+				tb = append(tb, ","+space()...)
+			}
+			vb = append(vb, '[')
+			tb = append(tb, '[')
+			for k := 0; k < 3; k++ {
+				if k > 0 {
+					vb = append(vb, space()+","+space()...)
+					tb = append(tb, space()+","+space()...)
+				}
+				vb = append(vb, number()...)
+				idx := strconv.Itoa(r.IntN(1 << (1 + r.IntN(40))))
+				if r.IntN(50) == 0 {
+					idx = "-" + idx
+				}
+				tb = append(tb, idx...)
+			}
+			vb = append(vb, ']')
+			tb = append(tb, ']')
+		}
+		vb = append(vb, ']')
+		tb = append(tb, ']')
+		var wantV [][3]float64
+		if err := json.Unmarshal(vb, &wantV); err != nil {
+			t.Fatal(err)
+		}
+		gotV, err := ParseVertices(vb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range wantV {
+			for k := 0; k < 3; k++ {
+				if math.Float64bits(gotV[i][k]) != math.Float64bits(wantV[i][k]) {
+					t.Fatalf("vertices[%d][%d] = %v, want %v", i, k, gotV[i][k], wantV[i][k])
+				}
+			}
+		}
+		var wantT [][3]int64
+		if err := json.Unmarshal(tb, &wantT); err != nil {
+			t.Fatal(err)
+		}
+		gotT, err := ParseTriangles(tb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(gotT, wantT) {
+			t.Fatal("triangles differ")
+		}
+		flat, ok := ParseFlatVertices(vb)
+		if !ok || len(flat) != 3*len(wantV) {
+			t.Fatal("ParseFlatVertices refused", ok)
 		}
 	}
 }

@@ -78,49 +78,59 @@ func ValueEnd(data []byte, i int) int {
 	case '"':
 		return skipString(d, i)
 	case '{', '[':
-		depth := 0
-		for i < len(d) {
-			for depth > 0 && i+8 <= len(d) {
-				x := binary.LittleEndian.Uint64(d[i:])
-				y := x | 0x20*ones8 // '[' → '{', ']' → '}'
-				quotes := zeroBytesExact(x ^ '"'*ones8)
-				opens := zeroBytesExact(y ^ '{'*ones8)
-				closes := zeroBytesExact(y ^ '}'*ones8)
-				nc := bits.OnesCount64(closes)
-				if quotes != 0 || nc >= depth {
-					// Go to the first of them, one byte at a time below.
-					i += bits.TrailingZeros64(quotes|opens|closes) >> 3
-					break
-				}
-				depth += bits.OnesCount64(opens) - nc
-				i += 8
-			}
-			if i >= len(d) {
-				break
-			}
-			switch d[i] {
-			case '"':
-				i = skipString(d, i)
-			case '{', '[':
-				depth++
-				i++
-			case '}', ']':
-				depth--
-				i++
-				if depth == 0 {
-					return i
-				}
-			default:
-				i++
-			}
-		}
-		return i
+		end, _ := skipContainer(d, i)
+		return end
 	}
 	// A number or a literal.
 	for i < len(d) && !scalarEnd[d[i]] {
 		i++
 	}
 	return i
+}
+
+// skipContainer returns the index just past the array or object at d[i]
+// (see ValueEnd), and how many '[' and '{' it holds, its own included.
+func skipContainer(d []byte, i int) (end, opens int) {
+	depth := 0
+	for i < len(d) {
+		for depth > 0 && i+8 <= len(d) {
+			x := binary.LittleEndian.Uint64(d[i:])
+			y := x | 0x20*ones8 // '[' → '{', ']' → '}'
+			quotes := zeroBytesExact(x ^ '"'*ones8)
+			open := zeroBytesExact(y ^ '{'*ones8)
+			closes := zeroBytesExact(y ^ '}'*ones8)
+			nc := bits.OnesCount64(closes)
+			if quotes != 0 || nc >= depth {
+				// Go to the first of them, one byte at a time below.
+				i += bits.TrailingZeros64(quotes|open|closes) >> 3
+				break
+			}
+			no := bits.OnesCount64(open)
+			depth += no - nc
+			opens += no
+			i += 8
+		}
+		if i >= len(d) {
+			break
+		}
+		switch d[i] {
+		case '"':
+			i = skipString(d, i)
+		case '{', '[':
+			depth++
+			opens++
+			i++
+		case '}', ']':
+			depth--
+			i++
+			if depth == 0 {
+				return i, opens
+			}
+		default:
+			i++
+		}
+	}
+	return i, opens
 }
 
 // zeroBytesExact returns a uint64 with bit 7 set in exactly the bytes of x
