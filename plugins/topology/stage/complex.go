@@ -248,14 +248,14 @@ func (c *complex) wlLabels() ([]uint64, int) {
 
 // labelSet counts the distinct values of a list of labels: open addressing
 // with linear probing over a power-of-two table indexed by a label's top
-// bits (labels come out of mix, so those are evenly spread). 0 marks an
-// empty slot; the label 0 is counted apart.
+// bits (labels come out of mix, so those are evenly spread), kept at most
+// half full. 0 marks an empty slot; the label 0 is counted apart, in the
+// extra last entry of counts.
 type labelSet struct {
 	keys   []uint64
-	counts []int32
-	shift  uint // 64 - log2(len(keys))
-	n      int  // distinct labels other than 0 in keys
-	zeros  int  // how many labels are 0
+	counts []int32 // counts[i] for keys[i]; counts[len(keys)] for the label 0
+	shift  uint    // 64 - log2(len(keys))
+	n      int     // distinct labels in keys (0 not included)
 }
 
 // reset empties the set, sized for about want distinct labels.
@@ -265,57 +265,76 @@ func (s *labelSet) reset(want int) {
 		size, shift = 2*size, shift-1
 	}
 	if len(s.keys) < size {
-		s.keys, s.counts = make([]uint64, size), make([]int32, size)
+		s.keys, s.counts = make([]uint64, size), make([]int32, size+1)
 	} else {
-		s.keys, s.counts = s.keys[:size], s.counts[:size]
+		s.keys, s.counts = s.keys[:size], s.counts[:size+1]
 		clear(s.keys)
 		clear(s.counts)
 	}
-	s.shift, s.n, s.zeros = shift, 0, 0
+	s.shift, s.n = shift, 0
 }
 
 // count resets the set to labels and returns their number of distinct
 // values; want is a guess of that number, to size the table.
+//
+// The loop is shaped for WebAssembly, where every taken branch is a jump
+// through a dispatch table: a label already in its home slot, by far the
+// most common case, goes straight to its count; anything else goes to
+// slot, a call, which the compiler lays out of the way of that path.
 func (s *labelSet) count(labels []uint64, want int) int {
 	s.reset(want)
 	keys, counts, shift := s.keys, s.counts, s.shift
-	mask := uint64(len(keys) - 1)
 	for _, l := range labels {
-		if l == 0 {
-			s.zeros++
-			continue
-		}
 		i := l >> shift
-		for keys[i] != l && keys[i] != 0 {
-			i = (i + 1) & mask
-		}
-		if keys[i] == 0 {
-			keys[i] = l
-			s.n++
-			if 2*s.n > len(keys) {
-				s.grow()
-				keys, counts, shift = s.keys, s.counts, s.shift
-				mask = uint64(len(keys) - 1)
-				i = l >> shift
-				for keys[i] != l {
-					i = (i + 1) & mask
-				}
-			}
+		if keys[i] != l || l == 0 {
+			i = s.slot(l)
+			keys, counts, shift = s.keys, s.counts, s.shift
 		}
 		counts[i]++
 	}
 	n := s.n
-	if s.zeros > 0 {
+	if counts[len(keys)] > 0 {
 		n++
 	}
 	return n
 }
 
+// slot returns the index in counts for l, inserting l if it is new (and
+// growing the table if it gets over half full).
+//
+//go:noinline
+func (s *labelSet) slot(l uint64) uint64 {
+	if l == 0 {
+		return uint64(len(s.keys))
+	}
+	mask := uint64(len(s.keys) - 1)
+	i := l >> s.shift
+	for s.keys[i] != l && s.keys[i] != 0 {
+		i = (i + 1) & mask
+	}
+	if s.keys[i] == l {
+		return i
+	}
+	s.keys[i] = l
+	s.n++
+	if 2*s.n <= len(s.keys) {
+		return i
+	}
+	s.grow()
+	mask = uint64(len(s.keys) - 1)
+	i = l >> s.shift
+	for s.keys[i] != l {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
 // grow doubles the table, keeping its keys and counts.
 func (s *labelSet) grow() {
 	keys, counts := s.keys, s.counts
-	s.keys, s.counts = make([]uint64, 2*len(keys)), make([]int32, 2*len(keys))
+	s.keys, s.counts = make([]uint64, 2*len(keys)), make([]int32, 2*len(keys)+1)
 	s.shift--
+	s.counts[len(s.keys)] = counts[len(keys)]
 	mask := uint64(len(s.keys) - 1)
 	for j, k := range keys {
 		if k == 0 {
@@ -340,7 +359,7 @@ func (s *labelSet) sorted(out []uint64) []uint64 {
 	}
 	sortLabels(distinct)
 	out = out[:0]
-	for range s.zeros {
+	for range s.counts[len(s.keys)] {
 		out = append(out, 0)
 	}
 	mask := uint64(len(s.keys) - 1)
