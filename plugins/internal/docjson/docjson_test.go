@@ -1,6 +1,7 @@
 package docjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -226,5 +227,21 @@ func TestValueEndLarge(t *testing.T) {
 	require.Len(t, elems, len(want))
 	for i := range want {
 		assert.Equal(t, string(want[i]), string(elems[i]))
+	}
+}
+
+// TestValidLarge checks Valid on long runs of numbers (the straight path
+// needs 32 bytes ahead), valid and broken in several ways.
+func TestValidLarge(t *testing.T) {
+	m := benchMesh()
+	assert.True(t, Valid(m))
+	for _, c := range []struct{ old, new string }{
+		{"[1,", "[01,"}, {",7]", ",7.]"}, {",2,", ",2e,"}, {",2,", ",-,"}, {",2,", ",2,,"}, {"[1,", "[1 ,"},
+		{",7]", ",7e+1]"}, {",2,", ",2.5E-3,"}, {"0.37,", "0.37e1,"}, {"],[", "]],[["}, {"[1,", "[-0,"},
+	} {
+		in := bytes.Replace(m, []byte(c.old), []byte(c.new), 1)
+		assert.Equal(t, json.Valid(in), Valid(in), "%s → %s", c.old, c.new)
+		obj := []byte(`{"a":1` + strings.Repeat(",\"b\":123456789.123", 5) + `,2}`)
+		assert.Equal(t, json.Valid(obj), Valid(obj))
 	}
 }

@@ -53,8 +53,25 @@ func validate(data []byte, pre *preparsed) bool {
 				return false
 			}
 		case c == '-' || c-'0' < 10:
-			if i = skipNumber(d, i); i < 0 {
-				return false
+			// A run of numbers separated by bare commas in an array, as in
+			// a mesh, in one loop.
+			for {
+				j := -1
+				if i+32 <= len(d) {
+					j = skipShortNumber(d, i)
+				}
+				if j < 0 {
+					if j = skipNumber(d, i); j < 0 {
+						return false
+					}
+				}
+				i = j
+				if i+1 < len(d) && d[i] == ',' && (d[i+1] == '-' || d[i+1]-'0' < 10) &&
+					len(stack) > 0 && stack[len(stack)-1] == '[' {
+					i++
+					continue
+				}
+				break
 			}
 		case c == 't':
 			if !hasLiteral(d, i, "true") {
@@ -201,6 +218,46 @@ func skipNumber(d []byte, i int) int {
 			return -1
 		}
 		i = j
+	}
+	return i
+}
+
+// skipShortNumber is skipNumber's straight path for the numbers of a mesh
+// (see parseShortNumber), with 32 bytes to read at d[i]: it returns the
+// index just past -?[0-9]{1,7}(\.[0-9]{1,15})? when that is the whole
+// number, else -1 for skipNumber to decide.
+func skipShortNumber(d []byte, i int) int {
+	if d[i] == '-' {
+		i++
+	}
+	x := binary.LittleEndian.Uint64(d[i:])
+	n := digitRun(x)
+	if uint(n-1) >= 7 || n > 1 && x&0xff == '0' {
+		return -1
+	}
+	i += n
+	c := byte(x >> (8 * uint(n)))
+	if c == '.' {
+		y := binary.LittleEndian.Uint64(d[i+1:])
+		m := digitRun(y)
+		switch m {
+		case 0:
+			return -1
+		case 8:
+			z := binary.LittleEndian.Uint64(d[i+9:])
+			m2 := digitRun(z)
+			if m2 == 8 {
+				return -1
+			}
+			m += m2
+			c = byte(z >> (8 * uint(m2)))
+		default:
+			c = byte(y >> (8 * uint(m)))
+		}
+		i += 1 + m
+	}
+	if c|0x20 == 'e' {
+		return -1
 	}
 	return i
 }
