@@ -57,20 +57,43 @@ func order(a, b int32) (lo, hi int32) {
 // isNonZero is 1 when x is not 0, else 0, without a branch.
 func isNonZero(x uint64) int32 { return int32((x | -x) >> 63) }
 
+// scratch holds the working buffers of buildComplex and wlLabels, reused
+// from one part to the next: fewer and smaller allocations mean less
+// zeroing and fewer garbage collections, which are dear under WebAssembly.
+type scratch struct {
+	byLo, byHi        []int32
+	tmp               []halfEdge
+	edgeStart, edgeLo []int32
+	labels, term      []uint64
+	sum, next         []uint64
+	set               labelSet
+}
+
+// resize returns b with length n, reusing its storage when it is large
+// enough; the contents are not cleared.
+func resize[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
+}
+
 // buildComplex indexes faces (already validated: in range, distinct) over nv
-// vertices; orig maps each face to its triangle index.
+// vertices; orig maps each face to its triangle index. sc is scratch space.
 //
 // The loops are shaped for WebAssembly, where every taken branch and loop
 // back-edge is a jump through a dispatch table: the three corners of a face
 // are written out rather than looped over, the half-edges are ordered by
 // two counting sorts (no comparisons) and edges are numbered with
 // arithmetic rather than with an if per half-edge.
-func buildComplex(nv int, faces [][3]int32, orig []int32) *complex {
+func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex {
 	c := &complex{nv: nv, faces: faces, orig: orig}
 	nf := len(faces)
 	// Half-edges per lower and per higher vertex, then bucket starts.
-	byLo := make([]int32, nv+1)
-	byHi := make([]int32, nv+1)
+	sc.byLo, sc.byHi = resize(sc.byLo, nv+1), resize(sc.byHi, nv+1)
+	byLo, byHi := sc.byLo, sc.byHi
+	clear(byLo)
+	clear(byHi)
 	for f := range faces {
 		t := &faces[f]
 		lo0, hi0 := order(t[0], t[1])
@@ -89,7 +112,8 @@ func buildComplex(nv int, faces [][3]int32, orig []int32) *complex {
 	}
 	// First by higher vertex, taking faces in order, then stably by lower
 	// vertex: he ends up sorted by (lo, hi, face).
-	tmp := make([]halfEdge, 3*nf)
+	sc.tmp = resize(sc.tmp, 3*nf)
+	tmp := sc.tmp
 	for f := range faces {
 		t := &faces[f]
 		a, b, d := t[0], t[1], t[2]
@@ -116,8 +140,9 @@ func buildComplex(nv int, faces [][3]int32, orig []int32) *complex {
 	// (the last write wins) and lower vertex; valences count new edges.
 	faceEdge := make([][3]int32, nf)
 	valence := make([]int32, nv)
-	edgeStart := make([]int32, 3*nf+1)
-	edgeLo := make([]int32, 3*nf)
+	sc.edgeStart, sc.edgeLo = resize(sc.edgeStart, 3*nf+1), resize(sc.edgeLo, 3*nf)
+	edgeStart, edgeLo := sc.edgeStart, sc.edgeLo
+	edgeStart[0] = 0
 	e := int32(-1)
 	prev := ^uint64(0) // no (lo, hi) pair
 	for i := range he {
@@ -191,9 +216,12 @@ func sort3(a, b, c uint64) (uint64, uint64, uint64) {
 // The number of distinct labels after each round is counted with a flat
 // hash set rather than by sorting the labels (or with a Go map, which is
 // slow under WebAssembly); only the final labels are sorted.
-func (c *complex) wlLabels() ([]uint64, int) {
+//
+// The returned labels are in sc, good until its next use.
+func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 	nf := len(c.faces)
-	labels := make([]uint64, nf)
+	sc.labels = resize(sc.labels, nf)
+	labels := sc.labels
 	for f := range c.faces {
 		t, fe := &c.faces[f], &c.faceEdge[f]
 		v0, v1, v2 := sort3(uint64(c.valence[t[0]]), uint64(c.valence[t[1]]), uint64(c.valence[t[2]]))
@@ -201,15 +229,15 @@ func (c *complex) wlLabels() ([]uint64, int) {
 		h := combine(combine(combine(uint64(0x5157), v0), v1), v2)
 		labels[f] = combine(combine(combine(h, m0), m1), m2)
 	}
-	var set labelSet
+	set := &sc.set
 	classes := set.count(labels, 1)
 
 	// term[f] is face f's label as it enters the sums, sum[e] the sum over
 	// the faces on edge e. Each round relabels every face from the current
 	// sums and, in the same pass, adds the new terms into next.
-	term := make([]uint64, nf)
-	sum := make([]uint64, c.edges())
-	next := make([]uint64, c.edges())
+	sc.term, sc.sum, sc.next = resize(sc.term, nf), resize(sc.sum, c.edges()), resize(sc.next, c.edges())
+	term, sum, next := sc.term, sc.sum, sc.next
+	clear(sum)
 	for f, l := range labels {
 		t, fe := neighbourTerm(l), &c.faceEdge[f]
 		term[f] = t
@@ -415,8 +443,8 @@ func sortLabels(labels []uint64) {
 
 // hash is the part's topological hash: sha256 of the version, the V/E/F
 // counts and the sorted multiset of final WL labels, in hex.
-func (c *complex) hash() string {
-	labels, _ := c.wlLabels()
+func (c *complex) hash(sc *scratch) string {
+	labels, _ := c.wlLabels(sc)
 	h := sha256.New()
 	h.Write([]byte(hashVersion))
 	var buf [8]byte

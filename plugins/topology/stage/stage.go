@@ -207,10 +207,11 @@ func hashParts(h sdk.Host, doc *document) (string, error) {
 		return "", err
 	}
 	pr := sdk.NewProgress(h, phases.TopoHashProgress, n, 0)
+	var sc scratch
 	for i, p := range doc.parts {
 		faces, orig := p.faces()
-		p.complex = buildComplex(len(p.vertices), faces, orig)
-		p.hash = p.complex.hash()
+		p.complex = buildComplex(len(p.vertices), faces, orig, &sc)
+		p.hash = p.complex.hash(&sc)
 		if done := int64(i + 1); pr.Due(done) {
 			c := p.complex
 			if err := pr.Emit(done, fmt.Sprintf("%s: V=%d E=%d F=%d hash %s", p.label, c.nv, c.edges(), len(c.faces), p.hash[:16])); err != nil {
