@@ -145,6 +145,9 @@ func FuzzValid(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		want := json.Valid([]byte(in))
 		assert.Equal(t, want, Valid([]byte(in)), "%q", in)
+		// Followed by more (the straight paths need 32 bytes ahead).
+		long := "[[" + in + `,[1,2,3]],[[1.25,2.5,3.75],"abcdefghijklmnopqrstuvwxyz0123456789"]]`
+		assert.Equal(t, json.Valid([]byte(long)), Valid([]byte(long)), "%q", long)
 		// With the mesh arrays parsed on the way: the same verdict, and the
 		// arrays the scanner would parse.
 		pre := &preparsed{}
@@ -237,7 +240,8 @@ func TestValidLarge(t *testing.T) {
 	assert.True(t, Valid(m))
 	for _, c := range []struct{ old, new string }{
 		{"[1,", "[01,"}, {",7]", ",7.]"}, {",2,", ",2e,"}, {",2,", ",-,"}, {",2,", ",2,,"}, {"[1,", "[1 ,"},
-		{",7]", ",7e+1]"}, {",2,", ",2.5E-3,"}, {"0.37,", "0.37e1,"}, {"],[", "]],[["}, {"[1,", "[-0,"},
+		{",7]", ",7e+1]"}, {",2,", ",2.5E-3,"}, {"0.37,", "0.37e1,"}, {"],[", "]],[["}, {"[1,", "[-0,"}, {"],[", "], ["}, {"],[", "] ,["}, {"],[", "],\n["},
+		{"],[", "],[ "}, {"],[", "],"}, {"],[", "],1,["}, {"],[", `],"x",[`}, {"],[", "],[[]],["}, {"],[", "],[],["},
 	} {
 		in := bytes.Replace(m, []byte(c.old), []byte(c.new), 1)
 		assert.Equal(t, json.Valid(in), Valid(in), "%s → %s", c.old, c.new)

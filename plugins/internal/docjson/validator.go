@@ -37,6 +37,9 @@ func validate(data []byte, pre *preparsed) bool {
 				break
 			}
 			stack = append(stack, c)
+			if c == '[' && i < len(d) && d[i] == '[' && len(stack) < maxDepth {
+				i = skipSpaces(d, skipNumberArrays(d, i))
+			}
 			if c == '{' {
 				var ok bool
 				if i, ok = validateMember(d, i, len(stack), pre); !ok {
@@ -218,6 +221,40 @@ func skipNumber(d []byte, i int) int {
 			return -1
 		}
 		i = j
+	}
+	return i
+}
+
+// skipNumberArrays checks, at d[i] in an array, the elements that are
+// arrays of numbers written without spaces and followed by a comma, as a
+// mesh's vertices and triangles are, and returns the index of the first
+// element it did not take (at the latest the last one, followed by ']'),
+// or of the spaces before it, for validate to go on with. One loop per element and per number, without
+// validate's general machinery: that is what a document mostly is.
+func skipNumberArrays(d []byte, i int) int {
+	for i < len(d) && d[i] == '[' {
+		j := i + 1
+		for {
+			if j+32 > len(d) {
+				return i
+			}
+			e := skipShortNumber(d, j)
+			if e < 0 {
+				return i
+			}
+			j = e + 1
+			if d[e] == ',' {
+				continue
+			}
+			if d[e] != ']' {
+				return i
+			}
+			break
+		}
+		if d[j] != ',' {
+			return i
+		}
+		i = j + 1
 	}
 	return i
 }
