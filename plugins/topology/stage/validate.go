@@ -74,6 +74,23 @@ func (f forest) find(x int32) int32 {
 	return x
 }
 
+// root is find for the lookups done once the unions are over: the root is
+// then nearly always at most two steps up, and those are taken without a
+// branch. Longer paths go to findOutOfLine, a call the compiler lays out of
+// the way. (The loop in find costs a dispatch per call under WebAssembly,
+// even when it runs zero times; while unions are still being made, paths
+// are longer and find's halving pays.)
+func (f forest) root(x int32) int32 {
+	r := f[f[x]]
+	if f[r] != r {
+		return f.findOutOfLine(x)
+	}
+	return r
+}
+
+//go:noinline
+func (f forest) findOutOfLine(x int32) int32 { return f.find(x) }
+
 // unionFind with parity: parity[x] is x's orientation relative to its
 // parent; a root's parity is 0.
 type unionFind struct {
@@ -315,7 +332,7 @@ func pinchedVertices(c *complex, corners forest, onNonManifoldEdge []bool) examp
 	pinchedSeen := make([]bool, c.nv)
 	for i := range corners {
 		v := c.faces[i/3][i%3]
-		root := corners.find(int32(i))
+		root := corners.root(int32(i))
 		switch fv := fan[v]; {
 		case fv < 0:
 			fan[v] = root
