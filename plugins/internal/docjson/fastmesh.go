@@ -41,20 +41,32 @@ func tripleCount(d []byte, i int) int {
 // fastVertices parses the array of [x, y, z] numbers at d[i] (see above),
 // returning the vertices and the index just past the array.
 func fastVertices(d []byte, i int) (out [][3]float64, end int, ok bool) {
+	out, _, end, ok = parseVertexArray(d, i, false)
+	return out, end, ok
+}
+
+// parseVertexArray is fastVertices, returning the coordinates in flat, x, y
+// and z one triple after the other, when flat is true (and vertices nil),
+// which spares a copy to a caller that wants them so.
+func parseVertexArray(d []byte, i int, flat bool) (vertices [][3]float64, coords []float64, end int, ok bool) {
 	if i >= len(d) || d[i] != '[' {
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
 	i0 := i
 	i = skipSpaces(d, i+1)
 	if i < len(d) && d[i] == ']' {
-		return nil, i + 1, true
+		return nil, nil, i + 1, true
 	}
 	// Counting the elements first (a quick pass, see skipContainer) spares
-	// growing out by copies, and the garbage they leave.
-	out = make([][3]float64, 0, tripleCount(d, i0))
+	// growing the result by copies, and the garbage they leave.
+	if n := tripleCount(d, i0); flat {
+		coords = make([]float64, 0, 3*n)
+	} else {
+		vertices = make([][3]float64, 0, n)
+	}
 	for {
 		if i >= len(d) || d[i] != '[' {
-			return nil, 0, false
+			return nil, nil, 0, false
 		}
 		i++
 		var v [3]float64
@@ -77,30 +89,34 @@ func fastVertices(d []byte, i int) (out [][3]float64, end int, ok bool) {
 			var st numStatus
 			v[k], i, st = parseNumberGeneral(d, i)
 			if st != numOK {
-				return nil, 0, false
+				return nil, nil, 0, false
 			}
 			if i < len(d) && isSpace[d[i]] {
 				i = skipSpaces(d, i)
 			}
 			if i >= len(d) || d[i] != want {
-				return nil, 0, false
+				return nil, nil, 0, false
 			}
 			i++
 		}
-		out = append(out, v)
+		if flat {
+			coords = append(coords, v[0], v[1], v[2])
+		} else {
+			vertices = append(vertices, v)
+		}
 		if i < len(d) && isSpace[d[i]] {
 			i = skipSpaces(d, i)
 		}
 		if i >= len(d) {
-			return nil, 0, false
+			return nil, nil, 0, false
 		}
 		switch d[i] {
 		case ',':
 			i = skipSpaces(d, i+1)
 		case ']':
-			return out, i + 1, true
+			return vertices, coords, i + 1, true
 		default:
-			return nil, 0, false
+			return nil, nil, 0, false
 		}
 	}
 }

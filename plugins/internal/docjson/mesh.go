@@ -211,13 +211,9 @@ func parseIndex(tok []byte) (int64, error) {
 // false when the text is anything else, or a number is out of range, for the
 // caller to report with its own, slower parser.
 func ParseFlatVertices(data []byte) (coords []float64, ok bool) {
-	v, end, ok := fastVertices(data, skipSpaces(data, 0))
+	_, coords, end, ok := parseVertexArray(data, skipSpaces(data, 0), true)
 	if !ok || skipSpaces(data, end) != len(data) {
 		return nil, false
-	}
-	coords = make([]float64, 0, 3*len(v))
-	for _, p := range v {
-		coords = append(coords, p[0], p[1], p[2])
 	}
 	return coords, true
 }
