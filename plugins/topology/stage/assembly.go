@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
@@ -13,16 +12,20 @@ const assemblyVersion = "phasehost/assembly/v1"
 // groundLabel stands for the parent of a constraint without one.
 const groundLabel = "ground"
 
-// digest hashes a list of strings unambiguously (each length-prefixed).
+// digest hashes a list of strings unambiguously (each length-prefixed). The
+// message is built whole and hashed at once (see sum256).
 func digest(parts ...string) string {
-	h := sha256.New()
-	var n [8]byte
+	size := 0
 	for _, s := range parts {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+		size += 8 + len(s)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	msg := make([]byte, 0, size)
+	for _, s := range parts {
+		msg = binary.BigEndian.AppendUint64(msg, uint64(len(s)))
+		msg = append(msg, s...)
+	}
+	sum := sum256(msg)
+	return hex.EncodeToString(sum[:])
 }
 
 // assemblyHash hashes the assembly without reference to part names: the

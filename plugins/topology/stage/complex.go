@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
@@ -67,6 +66,7 @@ type scratch struct {
 	labels, term      []uint64
 	sum, next         []uint64
 	set               labelSet
+	msg               []byte // the message hash hashes
 }
 
 // resize returns b with length n, reusing its storage when it is large
@@ -445,23 +445,15 @@ func sortLabels(labels []uint64) {
 // counts and the sorted multiset of final WL labels, in hex.
 func (c *complex) hash(sc *scratch) string {
 	labels, _ := c.wlLabels(sc)
-	h := sha256.New()
-	h.Write([]byte(hashVersion))
-	var buf [8]byte
+	// The message is built whole and hashed at once (see sum256).
+	msg := append(sc.msg[:0], hashVersion...)
 	for _, n := range []int{c.nv, c.edges(), len(c.faces)} {
-		binary.BigEndian.PutUint64(buf[:], uint64(n))
-		h.Write(buf[:])
+		msg = binary.BigEndian.AppendUint64(msg, uint64(n))
 	}
-	// The labels go to the hash a chunk at a time: a Write per label costs
-	// an interface call each, which is dear under WebAssembly.
-	var chunk [4096]byte
-	for len(labels) > 0 {
-		n := min(len(labels), len(chunk)/8)
-		for i, l := range labels[:n] {
-			binary.BigEndian.PutUint64(chunk[8*i:], l)
-		}
-		h.Write(chunk[:8*n])
-		labels = labels[n:]
+	for _, l := range labels {
+		msg = binary.BigEndian.AppendUint64(msg, l)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sc.msg = msg
+	sum := sum256(msg)
+	return hex.EncodeToString(sum[:])
 }
