@@ -147,58 +147,70 @@ func shortestDecimal(a float64) (digits uint64, nd, e10 int, ok bool) {
 	if q < pow10U64[16] || q >= pow10U64[18] { // est was off: cannot happen
 		return 0, 0, 0, false
 	}
-	extra := 0 // digits of q beyond 17
+	e10 = est
 	if q >= pow10U64[17] {
-		extra = 1
+		// 18 digits: fold the last one into the remainder, so that q has 17.
+		r := q % 10
+		q /= 10
+		e10++
+		switch {
+		case r != 5:
+			frac = cmpU64(r, 5)
+		case zero:
+			frac = 0
+		default:
+			frac = 1
+		}
+		zero = zero && r == 0
 	}
-	e10 = est + extra
-	// v rounded to n significant digits, n = 15, 16, 17.
-	for n := 15; n <= 17; n++ {
-		drop := 17 + extra - n
-		var d uint64
-		var tie bool
-		if drop == 0 {
-			d = q
-			if frac > 0 {
-				d++
-			}
-			tie = frac == 0
+	// a rounded to 15, 16 and 17 significant digits; a tie is when a is
+	// exactly halfway (the constant divisors become multiplications).
+	d15, r15 := q/100, q%100
+	if r15 > 50 || r15 == 50 && !zero {
+		d15++
+	}
+	d16, r16 := q/10, q%10
+	if r16 > 5 || r16 == 5 && !zero {
+		d16++
+	}
+	d17 := q
+	if frac > 0 {
+		d17++
+	}
+	if r15 == 50 && zero || d15 == pow10U64[15] {
+		return 0, 0, 0, false // a tie, or rounded up to a power of ten
+	}
+	// Does d15 × 10^(e10-14) parse back to a? d15 < 2^53 and 10^|e10-14|
+	// is exact: a float division or multiplication gives the answer.
+	f := float64(d15)
+	if x := e10 - 14; x < 0 {
+		f /= pow10Exact[-x] // x ≥ -19
+	} else {
+		f *= pow10Exact[x]
+	}
+	if f == a {
+		return d15, 15, e10, true
+	}
+	if m == 1<<52 || r16 == 5 && zero || d16 == pow10U64[16] {
+		return 0, 0, 0, false // lopsided interval, a tie, or a power of ten
+	}
+	if d16 <= maxSafe {
+		f = float64(d16)
+		if x := e10 - 15; x < 0 {
+			f /= pow10Exact[-x]
 		} else {
-			p := pow10U64[drop]
-			d = q / p
-			r, half := q-d*p, p/2
-			if r > half || r == half && !zero {
-				d++
-			}
-			tie = r == half && zero
+			f *= pow10Exact[x]
 		}
-		if tie || d == pow10U64[n] { // ambiguous, or rounded up to a power of ten
-			return 0, 0, 0, false
-		}
-		if n == 17 {
-			return d, n, e10, true
-		}
-		// Does d × 10^(e10-n+1) parse back to a?
-		x := e10 - n + 1
-		var f float64
-		if d <= maxSafe {
-			f = float64(d)
-			if x < 0 {
-				f /= pow10Exact[-x] // x ≥ -21
-			} else {
-				f *= pow10Exact[x]
-			}
-		} else if f, ok = eiselLemire(d, x, false); !ok {
-			return 0, 0, 0, false
-		}
-		if f == a {
-			return d, n, e10, true
-		}
-		if m == 1<<52 {
-			return 0, 0, 0, false // lopsided interval: another 16-digit decimal might do
-		}
+	} else if f, ok = eiselLemire(d16, e10-15, false); !ok {
+		return 0, 0, 0, false
 	}
-	return 0, 0, 0, false // not reached
+	if f == a {
+		return d16, 16, e10, true
+	}
+	if frac == 0 || d17 == pow10U64[17] {
+		return 0, 0, 0, false
+	}
+	return d17, 17, e10, true
 }
 
 func cmpU64(x, y uint64) int {
