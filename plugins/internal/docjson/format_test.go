@@ -62,6 +62,9 @@ func FuzzAppendFloatFixed(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b uint64) {
 		checkFormat(t, math.Float64frombits(b))
+		// The same mantissa with an exponent in the fast path's range.
+		e := 1023 - 17 + (b>>52&0x7ff)%70
+		checkFormat(t, math.Float64frombits(b&^(0x7ff<<52)|e<<52))
 	})
 }
 
