@@ -176,21 +176,25 @@ func decodeConstraint(i int, raw []byte, byName map[string]*part) (constraint, e
 
 // faces returns the triangles whose indices are in range and distinct, and
 // the index of each in the triangle list.
+//
+// Every triangle is written at the next slot and the slot is kept only when
+// the triangle is valid, so that the loop has no branch per triangle (each
+// is a dispatch under WebAssembly).
 func (p *part) faces() ([][3]int32, []int32) {
-	n := int64(len(p.vertices))
-	faces := make([][3]int32, 0, len(p.triangles))
-	orig := make([]int32, 0, len(p.triangles))
-	for i, t := range p.triangles {
-		if t[0] < 0 || t[0] >= n || t[1] < 0 || t[1] >= n || t[2] < 0 || t[2] >= n {
-			continue
-		}
-		if t[0] == t[1] || t[1] == t[2] || t[0] == t[2] {
-			continue
-		}
-		faces = append(faces, [3]int32{int32(t[0]), int32(t[1]), int32(t[2])})
-		orig = append(orig, int32(i))
+	n := uint64(len(p.vertices))
+	faces := make([][3]int32, len(p.triangles))
+	orig := make([]int32, len(p.triangles))
+	k := 0
+	for i := range p.triangles {
+		t := &p.triangles[i]
+		a, b, c := t[0], t[1], t[2]
+		faces[k] = [3]int32{int32(a), int32(b), int32(c)}
+		orig[k] = int32(i)
+		// A negative index is huge as unsigned.
+		inRange := max(uint64(a), uint64(b), uint64(c)) < n
+		k += int(b2u8(inRange) & b2u8(a != b) & b2u8(b != c) & b2u8(a != c))
 	}
-	return faces, orig
+	return faces[:k:k], orig[:k:k]
 }
 
 // hashParts runs the topo_hash step: TOPO_HASH_START, TOPO_HASH_PROGRESS with
