@@ -333,10 +333,13 @@ func pinchedVertices(c *complex, corners forest, onNonManifoldEdge []bool) examp
 	for i := range corners {
 		v := c.faces[i/3][i%3]
 		root := corners.root(int32(i))
-		switch fv := fan[v]; {
-		case fv < 0:
-			fan[v] = root
-		case fv != root && !pinchedSeen[v] && !onNonManifoldEdge[v]:
+		// The first corner of v sets its fan; a later one in another fan
+		// makes v pinched. Written as one store and one test, rare to pass:
+		// fewer taken branches under WebAssembly.
+		fv := fan[v]
+		first := int32(b2u8(fv < 0))
+		fan[v] = fv + (root-fv)&-first
+		if b2u8(fv != root)&^uint8(first) != 0 && !pinchedSeen[v] && !onNonManifoldEdge[v] {
 			pinchedSeen[v] = true
 			pinched.add("%d", v)
 		}
