@@ -82,9 +82,9 @@ func TestParseNumberEdges(t *testing.T) {
 
 func TestParseNumberRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	n := 300000
+	n := 100000
 	if testing.Short() {
-		n = 30000
+		n = 10000
 	}
 	for i := 0; i < n; i++ {
 		var s string
