@@ -3,7 +3,6 @@ package docjson
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"unsafe"
 )
@@ -172,8 +171,8 @@ func bytesString(b []byte) string {
 
 // parseFloat parses a JSON number token.
 func parseFloat(tok []byte) (float64, error) {
-	v, err := strconv.ParseFloat(bytesString(tok), 64)
-	if err != nil || math.IsInf(v, 0) {
+	v, end, st := parseNumber(tok, 0)
+	if st != numOK || end != len(tok) {
 		return 0, fmt.Errorf("number %s is out of range", tok)
 	}
 	return v, nil
