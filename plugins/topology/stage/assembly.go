@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
@@ -12,8 +13,7 @@ const assemblyVersion = "phasehost/assembly/v1"
 // groundLabel stands for the parent of a constraint without one.
 const groundLabel = "ground"
 
-// digest hashes a list of strings unambiguously (each length-prefixed). The
-// message is built whole and hashed at once (see sum256).
+// digest hashes a list of strings unambiguously (each length-prefixed).
 func digest(parts ...string) string {
 	size := 0
 	for _, s := range parts {
@@ -24,7 +24,7 @@ func digest(parts ...string) string {
 		msg = binary.BigEndian.AppendUint64(msg, uint64(len(s)))
 		msg = append(msg, s...)
 	}
-	sum := sum256(msg)
+	sum := sha256.Sum256(msg)
 	return hex.EncodeToString(sum[:])
 }
 

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
@@ -445,7 +446,6 @@ func sortLabels(labels []uint64) {
 // counts and the sorted multiset of final WL labels, in hex.
 func (c *complex) hash(sc *scratch) string {
 	labels, _ := c.wlLabels(sc)
-	// The message is built whole and hashed at once (see sum256).
 	msg := append(sc.msg[:0], hashVersion...)
 	for _, n := range []int{c.nv, c.edges(), len(c.faces)} {
 		msg = binary.BigEndian.AppendUint64(msg, uint64(n))
@@ -454,6 +454,6 @@ func (c *complex) hash(sc *scratch) string {
 		msg = binary.BigEndian.AppendUint64(msg, l)
 	}
 	sc.msg = msg
-	sum := sum256(msg)
+	sum := sha256.Sum256(msg)
 	return hex.EncodeToString(sum[:])
 }
