@@ -285,6 +285,13 @@ func appendVertices(buf []byte, v []float64) ([]byte, error) {
 			if c > 0 {
 				buf = append(buf, ',')
 			}
+			// Most coordinates take AppendFloatFixed straight (one call
+			// less per number, which counts in WebAssembly); appendFloat
+			// decides for the others.
+			if a := math.Abs(v[i+c]); a >= 1e-6 && a < 1e21 {
+				buf = docjson.AppendFloatFixed(buf, v[i+c])
+				continue
+			}
 			var err error
 			if buf, err = appendFloat(buf, v[i+c]); err != nil {
 				return nil, fmt.Errorf("vertex %d: %w", i/3, err)
