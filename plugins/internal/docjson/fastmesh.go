@@ -3,13 +3,13 @@ package docjson
 import "encoding/binary"
 
 // The fast mesh parsers below read a whole "vertices" or "triangles" array
-// in one loop, without a call per element except parseNumber's, and give up
-// (ok false) at the first thing they do not expect: anything but an array of
-// [a, b, c] numbers (integers of at most 18 digits for triangles), a number
-// out of range, or invalid JSON. The caller then parses again with the
-// general, slower code, which reports the error. They check the JSON
-// syntax of what they accept, so that Check may leave the arrays they parse
-// to them.
+// in one loop, with at most a call per number (parseShortNumber's, for a
+// coordinate), and give up (ok false) at the first thing they do not
+// expect: anything but an array of [a, b, c] numbers (integers of at most
+// 18 digits for triangles), a number out of range, or invalid JSON. The
+// caller then parses again with the general, slower code, which reports the
+// error. They check the JSON syntax of what they accept, so that validate
+// may leave the arrays they parse to them (see ParseDocument).
 //
 // In WebAssembly, as Go compiles it, each taken branch and each loop
 // iteration costs an indirect jump, and each call much more: hence one flat

@@ -296,6 +296,10 @@ func decodeKey(raw []byte) (string, error) {
 // top-level object and the decoded elements: elems is empty when key is
 // absent or not an array, which the caller checks with top.Get.
 //
+// The arrays of "vertices" and "triangles" members are parsed while data is
+// checked, in the same pass, and the scanner's Mesh, Vertices and Triangles
+// return them without reading them again.
+//
 // Errors about data itself (not JSON, not an object) wrap malformed and read
 // "<malformed>: at byte 12: …" or "<malformed>: top level: want an object, got
 // an array"; an error from elem stops the parse and is returned as is.
