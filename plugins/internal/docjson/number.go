@@ -237,10 +237,10 @@ func parseNumberGeneral(d []byte, i int) (float64, int, numStatus) {
 // reports false when the number is anything else, for parseNumber's
 // general loop.
 func parseShortNumber(d []byte, i int) (float64, int, bool) {
-	neg := d[i] == '-'
-	if neg {
-		i++
-	}
+	// The sign without a branch: an if that is usually not taken costs a
+	// jump in WebAssembly (Go lays the if's body out next).
+	minus := (int(d[i])^'-' - 1) >> 63 & 1 // 1 for '-', else 0
+	i += minus
 	x := binary.LittleEndian.Uint64(d[i:])
 	n := digitRun(x)
 	if uint(n-1) >= 7 || n > 1 && x&0xff == '0' { // 1 to 7 digits, no leading 0
@@ -276,15 +276,15 @@ func parseShortNumber(d []byte, i int) (float64, int, bool) {
 		return 0, 0, false
 	}
 	if mant <= maxSafe { // Clinger, as in parseNumber
-		f := float64(mant) / pow10Exact[nf]
-		if neg {
-			f = -f
-		}
-		return f, i, true
+		return float64(mant) / pow10Exact[nf] * signs[minus], i, true
 	}
-	f, ok := eiselLemire(mant, -nf, neg)
+	f, ok := eiselLemire(mant, -nf, minus == 1)
 	return f, i, ok
 }
+
+// signs turns a sign bit into a factor: multiplying by -1 is exact and
+// makes -0 of 0, as negation does.
+var signs = [2]float64{1, -1}
 
 // parseNumberSlow is parseNumber's fallback through strconv.ParseFloat, for
 // the rare numbers the fast paths cannot round with certainty: more than 19
