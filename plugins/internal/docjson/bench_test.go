@@ -92,7 +92,25 @@ func BenchmarkValue(b *testing.B) {
 
 var benchNumbers = []string{"123.456789012", "-77.0999", "0.37", "1e-3", "18499.63", "12.345678901234567", "-0.30000000000000004", "20"}
 
+// BenchmarkParseNumber parses numbers followed by more of a document, as
+// in a mesh (parseShortNumber's straight path, for most).
 func BenchmarkParseNumber(b *testing.B) {
+	toks := make([][]byte, len(benchNumbers))
+	for i, s := range benchNumbers {
+		toks[i] = []byte(s + ",0,0],[0,0,0],[0,0,0],[0,0,0],[0,0,0]]")
+	}
+	for b.Loop() {
+		for _, t := range toks {
+			if _, _, st := parseNumber(t, 0); st != numOK {
+				b.Fatal(st)
+			}
+		}
+	}
+}
+
+// BenchmarkParseNumberGeneral parses the same numbers alone: without 32
+// bytes to read ahead, parseNumber takes its general path.
+func BenchmarkParseNumberGeneral(b *testing.B) {
 	toks := make([][]byte, len(benchNumbers))
 	for i, s := range benchNumbers {
 		toks[i] = []byte(s)
