@@ -239,7 +239,7 @@ func parseNumberGeneral(d []byte, i int) (float64, int, numStatus) {
 func parseShortNumber(d []byte, i int) (float64, int, bool) {
 	// The sign without a branch: an if that is usually not taken costs a
 	// jump in WebAssembly (Go lays the if's body out next).
-	minus := (int(d[i])^'-' - 1) >> 63 & 1 // 1 for '-', else 0
+	minus := (int(d[i]) ^ '-' - 1) >> 63 & 1 // 1 for '-', else 0
 	i += minus
 	x := binary.LittleEndian.Uint64(d[i:])
 	n := digitRun(x)
