@@ -3,6 +3,7 @@ package docjson
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -248,4 +249,54 @@ func TestValidLarge(t *testing.T) {
 		obj := []byte(`{"a":1` + strings.Repeat(",\"b\":123456789.123", 5) + `,2}`)
 		assert.Equal(t, json.Valid(obj), Valid(obj))
 	}
+}
+
+// FuzzParseDocumentMesh puts arbitrary text where a mesh's arrays go, in the
+// one-pass path of ParseDocument (validation and mesh parsing together): a
+// document json.Valid refuses must be refused, and a mesh that parses must
+// hold what encoding/json reads.
+func FuzzParseDocumentMesh(f *testing.F) {
+	for _, s := range []string{`[[1,2,3],[4.5,-6e2,0]]`, `[[1,2,3]`, `[[01,2,3]]`, `[[1.,2,3]]`, `[[-,2,3]]`, `[[1,2,3],]`,
+		`[[1e400,2,3]]`, `[ [ 1 , 2 , 3 ] ]`, `[[1,2,3,4]]`, `[]`, `[[1,2,"3"]]`, `[[1,2,3]]]`, `[[1,2,3e]]`, `[[0.1e-5,2E+3,3]]`} {
+		f.Add(s, `[[0,1,2]]`)
+		f.Add(`[[0,0,0],[1,0,0],[0,1,0]]`, s)
+	}
+	malformed := errors.New("malformed document")
+	f.Fuzz(func(t *testing.T, vertices, triangles string) {
+		doc := []byte(`{"parts":[{"mesh":{"vertices":` + vertices + `,"triangles":` + triangles + `}}],"z":1}`)
+		_, meshes, err := ParseDocument(doc, "parts", malformed, func(i int, s *Scanner) (Mesh, error) {
+			_, m, meshErr, err := s.ObjectWithMesh("mesh")
+			if err == nil {
+				err = meshErr
+			}
+			return m, err
+		})
+		if !json.Valid(doc) {
+			require.Error(t, err, "invalid JSON accepted: %q", doc)
+			require.ErrorIs(t, err, malformed)
+			return
+		}
+		if err != nil {
+			return // valid JSON, but not a mesh: the error is the caller's to word
+		}
+		var want struct {
+			Parts []struct {
+				Mesh struct {
+					Vertices  [][3]float64
+					Triangles [][3]int64
+				}
+			}
+		}
+		require.NoError(t, json.Unmarshal(doc, &want))
+		require.Len(t, meshes, 1)
+		assert.Equal(t, nonNil(want.Parts[0].Mesh.Vertices), nonNil(meshes[0].Vertices))
+		assert.Equal(t, nonNil(want.Parts[0].Mesh.Triangles), nonNil(meshes[0].Triangles))
+	})
+}
+
+func nonNil[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
