@@ -166,7 +166,7 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 	r.DegenerateFaces = repeated.n + zero.n
 
 	// Edges: boundary, non-manifold, orientation, orientability, and the
-	// union-finds the vertex checks need.
+	// corner links and union-find the vertex and component checks need.
 	ec := checkEdges(c)
 	boundary, nonManifold, sameDir, orient, orientable := ec.boundary, ec.nonManifold, ec.sameDir, ec.orient, ec.orientable
 	if len(c.faces) == 0 {
@@ -196,7 +196,17 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 	}
 
 	// Vertices: unused, and non-manifold (faces around it form several fans).
-	pinched := pinchedVertices(c, ec.corners, ec.onNonManifoldEdge)
+	var vc *vertexChecks
+	if boundary.n == 0 && nonManifold.n == 0 && singleFans(c, ec.links) {
+		// No pinched vertex, and the components are the orientation roots.
+		vc = &vertexChecks{}
+		for f, up := range ec.orient.parent {
+			vc.faceComponents += int(b2u8(up == int32(f)))
+		}
+	} else {
+		vc = checkVertices(c, joinCorners(c), ec.onNonManifoldEdge, faceRoots(ec.orient))
+	}
+	pinched := vc.pinched
 	var unused examples
 	for v := range c.nv {
 		if c.valence[v] == 0 {
@@ -212,11 +222,9 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 			unused.n, plural(unused.n, "vertex", "vertices"), unused.list()))
 	}
 
-	// Components of the surface (isolated vertices count as their own): the
-	// roots of vertexSets.
-	for v, up := range ec.vertexSets {
-		r.Components += int(b2u8(up == int32(v)))
-	}
+	// Components of the surface: those of its faces, and each unused vertex
+	// on its own.
+	r.Components = vc.faceComponents + unused.n
 	if r.Watertight && orientable && pinched.n == 0 && unused.n == 0 {
 		g := (2*r.Components - r.EulerCharacteristic) / 2
 		r.Genus = &g
@@ -257,31 +265,36 @@ type edgeChecks struct {
 	boundary, nonManifold, sameDir examples
 	orient                         *unionFind // faces, by relative orientation
 	orientable                     bool
-	corners                        forest // corners joined across manifold edges
-	vertexSets                     forest // vertices joined by edges
-	onNonManifoldEdge              []bool // reported with the edge, not again as a vertex
+	// links pairs the corners joined across manifold edges: for corner i,
+	// links[2i] is across the edge leaving it (from corner k to k+1 of its
+	// face), links[2i+1] across the edge entering it, each as 2j+s for
+	// corner j's slot s. Slots of corners on other edges are not written.
+	links             []int32
+	onNonManifoldEdge []bool // reported with the edge, not again as a vertex
 }
 
 // checkEdges goes over the edges in order: boundary, non-manifold and
 // orientation problems, orientability by parity union-find over faces,
-// vertex fans by union-find over corners, components by union-find over
-// vertices. The manifold edge, by far the most common, is handled first
-// and without calls.
+// the links between corners across manifold edges. The manifold edge, by
+// far the most common, is handled first and without calls. It stores four
+// links rather than joining corners in a union-find (four finds, each a
+// loop and so a dispatch under WebAssembly): on a surface whose edges are
+// all manifold, the common case, singleFans checks the vertex fans by
+// walking the links, and only other surfaces pay for joinCorners.
+// Components are counted later from the faces' roots: a union-find over
+// vertices here would cost two more finds per edge.
 func checkEdges(c *complex) *edgeChecks {
 	x := &edgeChecks{
 		orient:            newUnionFind(len(c.faces)),
-		corners:           newForest(3 * len(c.faces)),
-		vertexSets:        newForest(c.nv),
+		links:             make([]int32, 6*len(c.faces)),
 		onNonManifoldEdge: make([]bool, c.nv),
 	}
-	orient, corners, vertexSets := x.orient, x.corners, x.vertexSets
+	orient, links := x.orient, x.links
 	var contradiction uint8
 	he, edgeStart := c.he, c.edgeStart
 	for e := range c.edges() {
 		s, n := edgeStart[e], edgeStart[e+1]-edgeStart[e]
 		lo, hi := he[s].lo, he[s].hi
-		rl, rh := vertexSets.find(lo), vertexSets.find(hi)
-		vertexSets[rh] = rl
 		switch n {
 		case 2:
 			f, g := &he[s], &he[s+1]
@@ -301,13 +314,17 @@ func checkEdges(c *complex) *edgeChecks {
 			orient.parent[rb] = ra
 			orient.parity[rb] = (pa ^ pb ^ p) & -linked
 			contradiction |= (pa ^ pb ^ p) &^ -linked
-			// Join the corners of lo, and of hi, in the two faces.
+			// Link the corners of lo, and of hi, in the two faces. The
+			// edge leaves the corner at lo (slot 0) when the face
+			// traverses it from lo to hi, and enters it (slot 1)
+			// otherwise; the other way round for hi.
 			fl, fh := cornersAt(f)
 			gl, gh := cornersAt(g)
-			ra, rb = corners.find(fl), corners.find(gl)
-			corners[rb] = ra
-			ra, rb = corners.find(fh), corners.find(gh)
-			corners[rb] = ra
+			ff, gf := int32(b2u8(f.fwd)), int32(b2u8(g.fwd))
+			fl, fh = 2*fl+1-ff, 2*fh+ff
+			gl, gh = 2*gl+1-gf, 2*gh+gf
+			links[fl], links[gl] = gl, fl
+			links[fh], links[gh] = gh, fh
 		case 1:
 			x.boundary.add("(%d, %d)", lo, hi)
 		default:
@@ -319,32 +336,140 @@ func checkEdges(c *complex) *edgeChecks {
 	return x
 }
 
-// pinchedVertices lists the vertices whose faces form several fans (not
+// faceRoots returns each face's root in orient.
+func faceRoots(orient *unionFind) []int32 {
+	roots := make([]int32, len(orient.parent))
+	for f := range roots {
+		roots[f], _ = orient.find(int32(f))
+	}
+	return roots
+}
+
+// singleFans reports whether the faces around every vertex form a single
+// fan, on a surface whose edges are all manifold (links is then complete).
+// The corners of a vertex then form cycles through links, one per fan, and
+// a fan has as many corners as edges at the vertex, which it shares with
+// no other fan: walking the cycle from one corner comes back after
+// valence steps when there is one fan, after fewer when there are more.
+// Each step is a few loads with no branch but the loop's.
+func singleFans(c *complex, links []int32) bool {
+	cornerOf := make([]int32, c.nv)
+	for f := range c.faces {
+		t := &c.faces[f]
+		i := 3 * int32(f)
+		cornerOf[t[0]], cornerOf[t[1]], cornerOf[t[2]] = i, i+1, i+2
+	}
+	for v, valence := range c.valence {
+		if valence == 0 {
+			continue
+		}
+		// Leave a corner through one slot, arrive at the linked corner's
+		// slot, leave through its other one.
+		start := cornerOf[v]
+		i, s, n := start, int32(0), int32(0)
+		for {
+			l := links[2*i+s]
+			i, s = l>>1, 1-l&1
+			n++
+			if i == start {
+				break
+			}
+		}
+		if n != valence {
+			return false
+		}
+	}
+	return true
+}
+
+// joinCorners joins the corners of each vertex's fans: those linked across
+// manifold edges.
+func joinCorners(c *complex) forest {
+	corners := newForest(3 * len(c.faces))
+	for e := range c.edges() {
+		s := c.edgeStart[e]
+		if c.edgeStart[e+1]-s != 2 {
+			continue
+		}
+		fl, fh := cornersAt(&c.he[s])
+		gl, gh := cornersAt(&c.he[s+1])
+		ra, rb := corners.find(fl), corners.find(gl)
+		corners[rb] = ra
+		ra, rb = corners.find(fh), corners.find(gh)
+		corners[rb] = ra
+	}
+	return corners
+}
+
+// vertexChecks is what checkVertices finds, and its state for the
+// vertices with several fans.
+type vertexChecks struct {
+	pinched examples
+	// faceComponents is the number of connected components of the faces
+	// (joined by shared vertices).
+	faceComponents int
+
+	onNonManifoldEdge []bool
+	pinchedSeen       []bool
+	faceRoot          []int32 // by face, in the orientation union-find
+	joined            forest  // over faces, joining roots; made when first needed
+}
+
+// checkVertices lists the vertices whose faces form several fans (not
 // counting those on a non-manifold edge), in the order in which a corner
-// outside the vertex's first fan turns up. Corners are taken in order,
-// corner i being corner i%3 of face i/3.
-func pinchedVertices(c *complex, corners forest, onNonManifoldEdge []bool) examples {
-	var pinched examples
+// outside the vertex's first fan turns up, and counts the components of
+// the faces. Corners are taken in order, corner i being corner i%3 of face
+// i/3; faceRoot[f] is f's root in the orientation union-find.
+//
+// Faces joined across manifold edges share a root there, and so do the
+// faces of one fan. The components are those roots, joined where a vertex's
+// fans have different roots: only at a vertex with several fans, which is
+// where the rare branch below goes, so counting them costs nothing on a
+// clean surface.
+func checkVertices(c *complex, corners forest, onNonManifoldEdge []bool, faceRoot []int32) *vertexChecks {
+	x := &vertexChecks{onNonManifoldEdge: onNonManifoldEdge, pinchedSeen: make([]bool, c.nv), faceRoot: faceRoot}
+	for f, r := range faceRoot {
+		x.faceComponents += int(b2u8(r == int32(f)))
+	}
 	fan := make([]int32, c.nv)
 	for i := range fan {
 		fan[i] = -1
 	}
-	pinchedSeen := make([]bool, c.nv)
 	for i := range corners {
 		v := c.faces[i/3][i%3]
 		root := corners.root(int32(i))
 		// The first corner of v sets its fan; a later one in another fan
-		// makes v pinched. Written as one store and one test, rare to pass:
-		// fewer taken branches under WebAssembly.
+		// makes v pinched. Written as one store and one test, rare to pass,
+		// with the work out of line: fewer taken branches and spills under
+		// WebAssembly.
 		fv := fan[v]
 		first := int32(b2u8(fv < 0))
 		fan[v] = fv + (root-fv)&-first
-		if b2u8(fv != root)&^uint8(first) != 0 && !pinchedSeen[v] && !onNonManifoldEdge[v] {
-			pinchedSeen[v] = true
-			pinched.add("%d", v)
+		if b2u8(fv != root)&^uint8(first) != 0 {
+			x.anotherFan(v, fv, int32(i))
 		}
 	}
-	return pinched
+	return x
+}
+
+// anotherFan notes that corner i of vertex v is not in the fan of corner
+// first, v's first corner.
+//
+//go:noinline
+func (x *vertexChecks) anotherFan(v, first, i int32) {
+	if !x.pinchedSeen[v] && !x.onNonManifoldEdge[v] {
+		x.pinchedSeen[v] = true
+		x.pinched.add("%d", v)
+	}
+	// The fans' faces may lie in different components so far.
+	if ra, rb := x.faceRoot[first/3], x.faceRoot[i/3]; ra != rb {
+		if x.joined == nil {
+			x.joined = newForest(len(x.faceRoot))
+		}
+		ra, rb = x.joined.find(ra), x.joined.find(rb)
+		x.joined[rb] = ra
+		x.faceComponents -= int(b2u8(ra != rb))
+	}
 }
 
 // cornersAt returns the corner ids (3·face + local index) of h's lower and
