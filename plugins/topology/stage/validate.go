@@ -252,12 +252,21 @@ func zeroAreaFaces(c *complex, vertices [][3]float64) examples {
 		w0, w1, w2 := d[0]-b[0], d[1]-b[1], d[2]-b[2]
 		x0, x1, x2 := u1*v2-u2*v1, u2*v0-u0*v2, u0*v1-u1*v0
 		cross := math.Sqrt(x0*x0 + x1*x1 + x2*x2)
-		longest := max(u0*u0+u1*u1+u2*u2, v0*v0+v1*v1+v2*v2, w0*w0+w1*w1+w2*w2)
+		longest := maxSquare(u0*u0+u1*u1+u2*u2, v0*v0+v1*v1+v2*v2, w0*w0+w1*w1+w2*w2)
 		if longest == 0 || cross <= zeroAreaTolerance*longest {
 			zero.add("triangles[%d]", c.orig[f])
 		}
 	}
 	return zero
+}
+
+// maxSquare is max(a, b, c) for sums of squares: +0 or more, or NaN. For
+// such values the bit patterns as unsigned integers order as the values
+// do, with every NaN above +Inf, so the integer max picks the same value as
+// the float max, or a NaN when there is one. Under WebAssembly the float
+// max is two calls into the runtime, the integer one a few selects.
+func maxSquare(a, b, c float64) float64 {
+	return math.Float64frombits(max(math.Float64bits(a), math.Float64bits(b), math.Float64bits(c)))
 }
 
 // edgeChecks is what checkEdges finds.
