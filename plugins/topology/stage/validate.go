@@ -302,47 +302,62 @@ func checkEdges(c *complex) *edgeChecks {
 	var contradiction uint8
 	he, edgeStart := c.he, c.edgeStart
 	for e := range c.edges() {
+		// A boundary or non-manifold edge is handled as if both its faces
+		// were its first: the union and the links below then change
+		// nothing that is used (links are read only when every edge is
+		// manifold). So the loop has no branch per edge but the rare one
+		// to report a problem, out of line.
 		s, n := edgeStart[e], edgeStart[e+1]-edgeStart[e]
-		lo, hi := he[s].lo, he[s].hi
-		switch n {
-		case 2:
-			f, g := &he[s], &he[s+1]
-			p := b2u8(f.fwd == g.fwd)
-			if p != 0 {
-				x.sameDir.add("(%d, %d) in triangles[%d] and [%d]", lo, hi, c.orig[f.face], c.orig[g.face])
-			}
-			// Union of the two faces, which differ by parity p: g's root
-			// goes under f's (the roots a component ends up with, which
-			// flipHint relies on, depend only on the order of the unions).
-			// Without a branch on ra == rb: linking a root to itself with
-			// parity 0 changes nothing, and the parities then contradict p
-			// or not.
-			ra, pa := orient.find(f.face)
-			rb, pb := orient.find(g.face)
-			linked := b2u8(ra != rb)
-			orient.parent[rb] = ra
-			orient.parity[rb] = (pa ^ pb ^ p) & -linked
-			contradiction |= (pa ^ pb ^ p) &^ -linked
-			// Link the corners of lo, and of hi, in the two faces. The
-			// edge leaves the corner at lo (slot 0) when the face
-			// traverses it from lo to hi, and enters it (slot 1)
-			// otherwise; the other way round for hi.
-			fl, fh := cornersAt(f)
-			gl, gh := cornersAt(g)
-			ff, gf := int32(b2u8(f.fwd)), int32(b2u8(g.fwd))
-			fl, fh = 2*fl+1-ff, 2*fh+ff
-			gl, gh = 2*gl+1-gf, 2*gh+gf
-			links[fl], links[gl] = gl, fl
-			links[fh], links[gh] = gh, fh
-		case 1:
-			x.boundary.add("(%d, %d)", lo, hi)
-		default:
-			x.nonManifold.add("(%d, %d) in %d triangles", lo, hi, n)
-			x.onNonManifoldEdge[lo], x.onNonManifoldEdge[hi] = true, true
+		manifold := b2u8(n == 2)
+		f, g := &he[s], &he[s+int32(manifold)]
+		p := b2u8(f.fwd == g.fwd) & manifold
+		if p|(manifold^1) != 0 {
+			x.problem(c, f, g, n)
 		}
+		// Union of the two faces, which differ by parity p: g's root
+		// goes under f's (the roots a component ends up with, which
+		// flipHint relies on, depend only on the order of the unions).
+		// Without a branch on ra == rb: linking a root to itself with
+		// parity 0 changes nothing, and the parities then contradict p
+		// or not.
+		ra, pa := orient.find(f.face)
+		rb, pb := orient.find(g.face)
+		linked := b2u8(ra != rb)
+		orient.parent[rb] = ra
+		orient.parity[rb] = (pa ^ pb ^ p) & -linked
+		contradiction |= (pa ^ pb ^ p) &^ -linked
+		// Link the corners of lo, and of hi, in the two faces. The edge
+		// leaves the corner at lo (slot 0) when the face traverses it
+		// from lo to hi, and enters it (slot 1) otherwise; the other way
+		// round for hi.
+		fl, fh := cornersAt(f)
+		gl, gh := cornersAt(g)
+		ff, gf := int32(b2u8(f.fwd)), int32(b2u8(g.fwd))
+		fl, fh = 2*fl+1-ff, 2*fh+ff
+		gl, gh = 2*gl+1-gf, 2*gh+gf
+		links[fl], links[gl] = gl, fl
+		links[fh], links[gh] = gh, fh
 	}
 	x.orientable = contradiction == 0
 	return x
+}
+
+// problem notes the problem of an edge whose first two half-edges are f
+// and g (or f twice), used by n faces: traversed in the same direction by
+// both, boundary, or non-manifold.
+//
+//go:noinline
+func (x *edgeChecks) problem(c *complex, f, g *halfEdge, n int32) {
+	lo, hi := f.lo, f.hi
+	switch n {
+	case 2:
+		x.sameDir.add("(%d, %d) in triangles[%d] and [%d]", lo, hi, c.orig[f.face], c.orig[g.face])
+	case 1:
+		x.boundary.add("(%d, %d)", lo, hi)
+	default:
+		x.nonManifold.add("(%d, %d) in %d triangles", lo, hi, n)
+		x.onNonManifoldEdge[lo], x.onNonManifoldEdge[hi] = true, true
+	}
 }
 
 // faceRoots returns each face's root in orient.
