@@ -284,8 +284,7 @@ type edgeChecks struct {
 
 // checkEdges goes over the edges in order: boundary, non-manifold and
 // orientation problems, orientability by parity union-find over faces,
-// the links between corners across manifold edges. The manifold edge, by
-// far the most common, is handled first and without calls. It stores four
+// the links between corners across manifold edges. Each edge stores four
 // links rather than joining corners in a union-find (four finds, each a
 // loop and so a dispatch under WebAssembly): on a surface whose edges are
 // all manifold, the common case, singleFans checks the vertex fans by
