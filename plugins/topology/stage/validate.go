@@ -298,21 +298,22 @@ func checkEdges(c *complex) *edgeChecks {
 		onNonManifoldEdge: make([]bool, c.nv),
 	}
 	orient, links := x.orient, x.links
-	var contradiction uint8
+	var contradiction, problems uint8
 	he, edgeStart := c.he, c.edgeStart
 	for e := range c.edges() {
 		// A boundary or non-manifold edge is handled as if both its faces
 		// were its first: the union and the links below then change
 		// nothing that is used (links are read only when every edge is
-		// manifold). So the loop has no branch per edge but the rare one
-		// to report a problem, out of line.
+		// manifold). So the loop has no branch per edge, and no call:
+		// problems are only noted here and reported by a second pass over
+		// the edges, on the surfaces that have any. (A call in the loop,
+		// even one never made, makes the compiler keep values in memory
+		// across it.)
 		s, n := edgeStart[e], edgeStart[e+1]-edgeStart[e]
 		manifold := b2u8(n == 2)
 		f, g := &he[s], &he[s+int32(manifold)]
 		p := b2u8(f.fwd == g.fwd) & manifold
-		if p|(manifold^1) != 0 {
-			x.problem(c, f, g, n)
-		}
+		problems |= p | (manifold ^ 1)
 		// Union of the two faces, which differ by parity p: g's root
 		// goes under f's (the roots a component ends up with, which
 		// flipHint relies on, depend only on the order of the unions).
@@ -338,24 +339,29 @@ func checkEdges(c *complex) *edgeChecks {
 		links[fh], links[gh] = gh, fh
 	}
 	x.orientable = contradiction == 0
+	if problems != 0 {
+		x.problems(c)
+	}
 	return x
 }
 
-// problem notes the problem of an edge whose first two half-edges are f
-// and g (or f twice), used by n faces: traversed in the same direction by
-// both, boundary, or non-manifold.
-//
-//go:noinline
-func (x *edgeChecks) problem(c *complex, f, g *halfEdge, n int32) {
-	lo, hi := f.lo, f.hi
-	switch n {
-	case 2:
-		x.sameDir.add("(%d, %d) in triangles[%d] and [%d]", lo, hi, c.orig[f.face], c.orig[g.face])
-	case 1:
-		x.boundary.add("(%d, %d)", lo, hi)
-	default:
-		x.nonManifold.add("(%d, %d) in %d triangles", lo, hi, n)
-		x.onNonManifoldEdge[lo], x.onNonManifoldEdge[hi] = true, true
+// problems reports the edges traversed in the same direction by both
+// their faces, the boundary edges and the non-manifold ones, in order.
+func (x *edgeChecks) problems(c *complex) {
+	for e := range c.edges() {
+		h := c.edgeHalves(e)
+		lo, hi := h[0].lo, h[0].hi
+		switch len(h) {
+		case 2:
+			if h[0].fwd == h[1].fwd {
+				x.sameDir.add("(%d, %d) in triangles[%d] and [%d]", lo, hi, c.orig[h[0].face], c.orig[h[1].face])
+			}
+		case 1:
+			x.boundary.add("(%d, %d)", lo, hi)
+		default:
+			x.nonManifold.add("(%d, %d) in %d triangles", lo, hi, len(h))
+			x.onNonManifoldEdge[lo], x.onNonManifoldEdge[hi] = true, true
+		}
 	}
 }
 
