@@ -57,7 +57,7 @@ func order(a, b int32) (lo, hi int32) {
 // isNonZero is 1 when x is not 0, else 0, without a branch.
 func isNonZero(x uint64) int32 { return int32((x | -x) >> 63) }
 
-// scratch holds the working buffers of buildComplex and wlLabels, reused
+// scratch holds the working buffers of buildComplex, wlLabels and validate, reused
 // from one part to the next: fewer and smaller allocations mean less
 // zeroing and fewer garbage collections, which are dear under WebAssembly.
 type scratch struct {
@@ -68,6 +68,11 @@ type scratch struct {
 	sum, next         []uint64
 	set               labelSet
 	msg               []byte // the message hash hashes
+
+	// validate's
+	parent, links, cornerOf []int32
+	parity                  []uint8
+	onNonManifoldEdge       []bool
 }
 
 // resize returns b with length n, reusing its storage when it is large

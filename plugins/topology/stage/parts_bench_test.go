@@ -48,6 +48,6 @@ func BenchmarkValidate(b *testing.B) {
 	h := c.hash(&sc)
 	b.ReportAllocs()
 	for b.Loop() {
-		validate(c, p.vertices, p.triangles, h)
+		validate(c, p.vertices, p.triangles, h, &sc)
 	}
 }

@@ -236,8 +236,9 @@ func validateParts(h sdk.Host, doc *document) ([]report, error) {
 	n := int64(len(doc.parts))
 	pr := sdk.NewProgress(h, phases.ExportValidation, n, 0)
 	reports := make([]report, len(doc.parts))
+	var sc scratch
 	for i, p := range doc.parts {
-		reports[i] = validate(p.complex, p.vertices, p.triangles, p.hash)
+		reports[i] = validate(p.complex, p.vertices, p.triangles, p.hash, &sc)
 		if done := int64(i + 1); pr.Due(done) {
 			msg := fmt.Sprintf("%s: ok", p.label)
 			if r := reports[i]; !r.ExportOK {

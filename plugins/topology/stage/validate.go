@@ -98,10 +98,6 @@ type unionFind struct {
 	parity []uint8
 }
 
-func newUnionFind(n int) *unionFind {
-	return &unionFind{parent: newForest(n), parity: make([]uint8, n)}
-}
-
 // find returns x's root and x's parity relative to it, halving the path.
 func (u *unionFind) find(x int32) (int32, uint8) {
 	parent, parity := u.parent, u.parity
@@ -127,7 +123,11 @@ func b2u8(b bool) uint8 {
 
 // validate checks the part for export. tris is the part's triangle list as
 // given (indices possibly out of range); c its complex.
-func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) report {
+//
+// sc holds working buffers, reused from one part to the next: fewer and
+// smaller allocations mean less zeroing and fewer garbage collections,
+// which are dear under WebAssembly.
+func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string, sc *scratch) report {
 	r := report{Hash: hash, Vertices: c.nv, Edges: c.edges(), Faces: len(c.faces)}
 	r.EulerCharacteristic = r.Vertices - r.Edges + r.Faces
 	var problems []string
@@ -167,7 +167,7 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 
 	// Edges: boundary, non-manifold, orientation, orientability, and the
 	// corner links and union-find the vertex and component checks need.
-	ec := checkEdges(c)
+	ec := checkEdges(c, sc)
 	boundary, nonManifold, sameDir, orient, orientable := ec.boundary, ec.nonManifold, ec.sameDir, ec.orient, ec.orientable
 	if len(c.faces) == 0 {
 		problems = append(problems, "no valid triangles")
@@ -197,7 +197,7 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string) r
 
 	// Vertices: unused, and non-manifold (faces around it form several fans).
 	var vc *vertexChecks
-	if boundary.n == 0 && nonManifold.n == 0 && singleFans(c, ec.links) {
+	if boundary.n == 0 && nonManifold.n == 0 && singleFans(c, ec.links, sc) {
 		// No pinched vertex, and the components are the orientation roots.
 		vc = &vertexChecks{}
 		for f, up := range ec.orient.parent {
@@ -291,11 +291,19 @@ type edgeChecks struct {
 // walking the links, and only other surfaces pay for joinCorners.
 // Components are counted later from the faces' roots: a union-find over
 // vertices here would cost two more finds per edge.
-func checkEdges(c *complex) *edgeChecks {
+func checkEdges(c *complex, sc *scratch) *edgeChecks {
+	nf := len(c.faces)
+	sc.parent, sc.parity = resize(sc.parent, nf), resize(sc.parity, nf)
+	sc.links, sc.onNonManifoldEdge = resize(sc.links, 6*nf), resize(sc.onNonManifoldEdge, c.nv)
+	for i := range sc.parent {
+		sc.parent[i] = int32(i)
+	}
+	clear(sc.parity)
+	clear(sc.onNonManifoldEdge) // links need no clearing: see edgeChecks
 	x := &edgeChecks{
-		orient:            newUnionFind(len(c.faces)),
-		links:             make([]int32, 6*len(c.faces)),
-		onNonManifoldEdge: make([]bool, c.nv),
+		orient:            &unionFind{parent: sc.parent, parity: sc.parity},
+		links:             sc.links,
+		onNonManifoldEdge: sc.onNonManifoldEdge,
 	}
 	orient, links := x.orient, x.links
 	var contradiction, problems uint8
@@ -381,8 +389,10 @@ func faceRoots(orient *unionFind) []int32 {
 // no other fan: walking the cycle from one corner comes back after
 // valence steps when there is one fan, after fewer when there are more.
 // Each step is a few loads with no branch but the loop's.
-func singleFans(c *complex, links []int32) bool {
-	cornerOf := make([]int32, c.nv)
+func singleFans(c *complex, links []int32, sc *scratch) bool {
+	// Every used vertex gets a corner: no clearing needed.
+	sc.cornerOf = resize(sc.cornerOf, c.nv)
+	cornerOf := sc.cornerOf
 	for f := range c.faces {
 		t := &c.faces[f]
 		i := 3 * int32(f)
