@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"math/bits"
 	"slices"
 )
 
@@ -455,8 +456,14 @@ func (c *complex) hash(sc *scratch) string {
 	for _, n := range []int{c.nv, c.edges(), len(c.faces)} {
 		msg = binary.BigEndian.AppendUint64(msg, uint64(n))
 	}
-	for _, l := range labels {
-		msg = binary.BigEndian.AppendUint64(msg, l)
+	// The labels, big-endian, each written as its byte-reversed
+	// little-endian word: under WebAssembly that is one 8-byte store, where
+	// a big-endian put or append is eight single-byte ones.
+	n := len(msg)
+	msg = slices.Grow(msg, 8*len(labels))[:n+8*len(labels)]
+	out := msg[n:]
+	for i, l := range labels {
+		binary.LittleEndian.PutUint64(out[8*i:], bits.ReverseBytes64(l))
 	}
 	sc.msg = msg
 	sum := sha256.Sum256(msg)
