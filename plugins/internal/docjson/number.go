@@ -81,8 +81,10 @@ const maxMantDigits = 19
 // a float64 (strconv.ParseFloat's ErrRange), numSyntax when d[i:] does not
 // start with a JSON number. The value is strconv.ParseFloat's, bit for bit.
 //
-// The function is long on purpose: every call costs in WebAssembly, so its
-// helpers are small enough for the compiler to inline.
+// Numbers that fit parseShortNumber (nearly all of a mesh's) take no call
+// past it: every call costs in WebAssembly. The general path, for long
+// numbers and numbers at the very end of the text, reads its digit runs
+// with appendDigits.
 func parseNumber(d []byte, i int) (float64, int, numStatus) {
 	if i+32 <= len(d) {
 		if f, end, ok := parseShortNumber(d, i); ok {
@@ -90,6 +92,40 @@ func parseNumber(d []byte, i int) (float64, int, numStatus) {
 		}
 	}
 	return parseNumberGeneral(d, i)
+}
+
+// appendDigits reads the decimal digits at d[i:] into mant, which holds nd
+// digits so far: 8 at a time while 8 bytes are left, then one by one. Past
+// maxMantDigits it still scans them, for the syntax and the fallback, and
+// reports long. It returns the index past the digits.
+func appendDigits(d []byte, i int, mant uint64, nd int) (int, uint64, int, bool) {
+	long := false
+	for i+8 <= len(d) {
+		x := binary.LittleEndian.Uint64(d[i:])
+		n := digitRun(x)
+		if n == 0 {
+			break
+		}
+		if nd+n > maxMantDigits {
+			long = true
+			break
+		}
+		mant = mant*pow10Int[n] + digitsValue(x, n)
+		nd += n
+		i += n
+		if n < 8 {
+			break
+		}
+	}
+	for ; i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
+		if nd == maxMantDigits {
+			long = true
+			continue
+		}
+		mant = mant*10 + uint64(d[i]-'0')
+		nd++
+	}
+	return i, mant, nd, long
 }
 
 // parseNumberGeneral is parseNumber without parseShortNumber's path.
@@ -111,32 +147,7 @@ func parseNumberGeneral(d []byte, i int) (float64, int, numStatus) {
 	case c == '0':
 		i++
 	case c >= '1' && c <= '9':
-		// Integer digits, 8 at a time while 8 bytes are left.
-		for i+8 <= len(d) {
-			x := binary.LittleEndian.Uint64(d[i:])
-			n := digitRun(x)
-			if n == 0 {
-				break
-			}
-			if nd+n > maxMantDigits {
-				long = true
-				break
-			}
-			mant = mant*pow10Int[n] + digitsValue(x, n)
-			nd += n
-			i += n
-			if n < 8 {
-				break
-			}
-		}
-		for ; i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
-			if nd == maxMantDigits {
-				long = true // still scanned, for the syntax and the fallback
-				continue
-			}
-			mant = mant*10 + uint64(d[i]-'0')
-			nd++
-		}
+		i, mant, nd, long = appendDigits(d, i, mant, nd)
 	default:
 		return 0, i, numSyntax
 	}
@@ -149,31 +160,9 @@ func parseNumberGeneral(d []byte, i int) (float64, int, numStatus) {
 				i++
 			}
 		}
-		for i+8 <= len(d) {
-			x := binary.LittleEndian.Uint64(d[i:])
-			n := digitRun(x)
-			if n == 0 {
-				break
-			}
-			if nd+n > maxMantDigits {
-				long = true
-				break
-			}
-			mant = mant*pow10Int[n] + digitsValue(x, n)
-			nd += n
-			i += n
-			if n < 8 {
-				break
-			}
-		}
-		for ; i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
-			if nd == maxMantDigits {
-				long = true
-				continue
-			}
-			mant = mant*10 + uint64(d[i]-'0')
-			nd++
-		}
+		var fracLong bool
+		i, mant, nd, fracLong = appendDigits(d, i, mant, nd)
+		long = long || fracLong
 		if i == fracStart {
 			return 0, i, numSyntax
 		}
