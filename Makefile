@@ -3,7 +3,7 @@
 
 GO        ?= go
 PLUGINS   := assembly4 material topology
-PKGS      := ./... ./sdk/go/... ./plugins/internal/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
+PKGS      := ./... ./sdk/go/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
 ADDR      ?= 127.0.0.1:8080
 BENCHTIME ?= 3x
 GOFLAGS_WASM := GOOS=wasip1 GOARCH=wasm
@@ -45,7 +45,7 @@ gen-check: bin/phasectl
 lint: ## gofmt and go vet, every module, native and wasip1
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(GO) vet $(PKGS)
-	$(GOFLAGS_WASM) $(GO) vet ./sdk/go/... ./plugins/internal/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
+	$(GOFLAGS_WASM) $(GO) vet ./sdk/go/... $(addsuffix /...,$(addprefix ./plugins/,$(PLUGINS)))
 
 # Tests start their own redis-server on a free port and drive the dashboard in
 # headless Chromium; these install them when missing (as root with apt-get) or
@@ -73,7 +73,7 @@ WASM_EXEC = $(CURDIR)/bin/wazero run -mount /:/ -env-inherit
 # 2s, not 1s: a stage's first wasm run also grows the guest heap from nothing,
 # and at 1s a benchmark of a second-long stage reports only that run.
 bench-stages: bin/wazero ## Go's wasm costs and the plugins' own benchmarks, native then under wasm
-	@for m in sdk/go/internal/wasmcost plugins/internal $(addprefix plugins/,$(PLUGINS)); do \
+	@for m in sdk/go/internal/wasmcost sdk/go/docjson $(addprefix plugins/,$(PLUGINS)); do \
 		echo "== $$m native"; (cd $$m && $(GO) test -run '^$$' -bench . -benchtime 2s ./...) || exit 1; \
 		echo "== $$m wasm"; (cd $$m && $(GOFLAGS_WASM) $(GO) test -exec '$(WASM_EXEC)' -run '^$$' -bench . -benchtime 2s ./...) || exit 1; \
 	done

@@ -54,7 +54,6 @@ require (
 	github.com/modern-go/reflect2 v1.0.2 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
-	github.com/phasehost/phasehost/plugins/internal v0.0.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
@@ -77,7 +76,6 @@ replace github.com/phasehost/phasehost/sdk/go => ./sdk/go
 
 replace (
 	github.com/phasehost/phasehost/plugins/assembly4 => ./plugins/assembly4
-	github.com/phasehost/phasehost/plugins/internal => ./plugins/internal
 	github.com/phasehost/phasehost/plugins/material => ./plugins/material
 	github.com/phasehost/phasehost/plugins/topology => ./plugins/topology
 )

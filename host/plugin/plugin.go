@@ -3,7 +3,6 @@ package plugin
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/phasehost/phasehost/host/manifest"
 	"github.com/phasehost/phasehost/host/wasmbin"
 	"github.com/phasehost/phasehost/sdk/go/abi"
+	"github.com/phasehost/phasehost/sdk/go/docjson"
 )
 
 // Plugin is a validated, compiled module. It is immutable and safe for
@@ -295,7 +295,7 @@ func (p *Plugin) run(ctx context.Context, req RunRequest) (*Result, error) {
 	out := bytes.TrimSpace(r.output)
 	if len(out) == 0 {
 		out = []byte("null")
-	} else if !json.Valid(out) {
+	} else if !docjson.Valid(out) { // json.Valid's answer, 4× as fast (RATIONALE.md)
 		return fail(&RunError{Cause: ErrBadOutput, Detail: fmt.Sprintf("output (%d bytes) is not a JSON document", len(out))})
 	}
 	return &Result{Output: out, Events: r.events, Refused: r.refused}, nil

@@ -2,17 +2,11 @@ module github.com/phasehost/phasehost/plugins/material
 
 go 1.26
 
-require (
-	github.com/phasehost/phasehost/plugins/internal v0.0.0
-	github.com/phasehost/phasehost/sdk/go v0.0.0
-)
+require github.com/phasehost/phasehost/sdk/go v0.0.0
 
 require (
 	github.com/stretchr/testify v1.12.1
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )
 
-replace (
-	github.com/phasehost/phasehost/plugins/internal => ../internal
-	github.com/phasehost/phasehost/sdk/go => ../../sdk/go
-)
+replace github.com/phasehost/phasehost/sdk/go => ../../sdk/go

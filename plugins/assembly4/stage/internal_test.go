@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/phasehost/phasehost/plugins/internal/docjson"
+	"github.com/phasehost/phasehost/sdk/go/docjson"
 )
 
 func TestDecodeObjectRoundTrip(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/phasehost/phasehost/plugins/internal/docjson"
+	"github.com/phasehost/phasehost/sdk/go/docjson"
 )
 
 // field is one member of a JSON object: its value is either the raw input

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/phasehost/phasehost/plugins/internal/docjson"
+	"github.com/phasehost/phasehost/sdk/go/docjson"
 )
 
 // Errors wrapped by the errors Stage returns, for errors.Is.

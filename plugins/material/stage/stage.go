@@ -17,8 +17,8 @@ import (
 
 	sdk "github.com/phasehost/phasehost/sdk/go"
 
-	"github.com/phasehost/phasehost/plugins/internal/docjson"
 	"github.com/phasehost/phasehost/plugins/material/phases"
+	"github.com/phasehost/phasehost/sdk/go/docjson"
 )
 
 // Errors the stage wraps, so callers can tell the kinds of bad input apart

@@ -19,8 +19,8 @@ import (
 
 	sdk "github.com/phasehost/phasehost/sdk/go"
 
-	"github.com/phasehost/phasehost/plugins/internal/docjson"
 	"github.com/phasehost/phasehost/plugins/topology/phases"
+	"github.com/phasehost/phasehost/sdk/go/docjson"
 )
 
 // ErrMalformed is wrapped by every error about the document's structure.

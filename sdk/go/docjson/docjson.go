@@ -1,5 +1,7 @@
-// Package docjson is the JSON layer the reference plugins use to pass large
-// mesh documents along a pipeline.
+// Package docjson is a JSON layer for stages that pass large documents of
+// numbers (meshes) along a pipeline; the reference plugins use it, and the
+// host checks every stage's output with its Valid. Its hot loops are shaped
+// for Go's wasm backend (sdk/PERFORMANCE.md).
 //
 // encoding/json would scan and copy every mesh several times (once per level
 // of nesting, then again through reflection); in WebAssembly that dominated
