@@ -61,9 +61,17 @@ func isNonZero(x uint64) int32 { return int32((x | -x) >> 63) }
 // scratch holds the working buffers of buildComplex, wlLabels and validate, reused
 // from one part to the next: fewer and smaller allocations mean less
 // zeroing and fewer garbage collections, which are dear under WebAssembly.
+// The complex of a part lives in it too: each part is validated right after
+// it is hashed, so no complex is needed once the next part's is built.
 type scratch struct {
+	complex  complex
+	faces    [][3]int32
+	orig     []int32
+	he, tmp  []halfEdge
+	faceEdge [][3]int32
+	valence  []int32
+
 	byLo, byHi        []int32
-	tmp               []halfEdge
 	edgeStart, edgeLo []int32
 	labels, term      []uint64
 	sum, next         []uint64
@@ -86,7 +94,8 @@ func resize[T any](b []T, n int) []T {
 }
 
 // buildComplex indexes faces (already validated: in range, distinct) over nv
-// vertices; orig maps each face to its triangle index. sc is scratch space.
+// vertices; orig maps each face to its triangle index. sc is scratch space;
+// the complex returned is in it, good until the next call with sc.
 //
 // The loops are shaped for WebAssembly, where every taken branch and loop
 // back-edge is a jump through a dispatch table: the three corners of a face
@@ -94,7 +103,8 @@ func resize[T any](b []T, n int) []T {
 // two counting sorts (no comparisons) and edges are numbered with
 // arithmetic rather than with an if per half-edge.
 func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex {
-	c := &complex{nv: nv, faces: faces, orig: orig}
+	c := &sc.complex
+	*c = complex{nv: nv, faces: faces, orig: orig}
 	nf := len(faces)
 	// Half-edges per lower and per higher vertex, then bucket starts.
 	sc.byLo, sc.byHi = resize(sc.byLo, nv+1), resize(sc.byHi, nv+1)
@@ -134,7 +144,8 @@ func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex 
 		tmp[byHi[hi]] = halfEdge{lo: lo, hi: hi, face: int32(f), local: 2, fwd: d < a}
 		byHi[hi]++
 	}
-	he := make([]halfEdge, 3*nf)
+	sc.he = resize(sc.he, 3*nf)
+	he := sc.he
 	for i := range tmp {
 		h := &tmp[i]
 		he[byLo[h.lo]] = *h
@@ -145,8 +156,10 @@ func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex 
 	// Number the edges: a half-edge whose (lo, hi) differs from the one
 	// before it starts a new edge. Every half-edge writes its edge's end
 	// (the last write wins) and lower vertex; valences count new edges.
-	faceEdge := make([][3]int32, nf)
-	valence := make([]int32, nv)
+	// Every face's three edges are written: faceEdge needs no clearing.
+	sc.faceEdge, sc.valence = resize(sc.faceEdge, nf), resize(sc.valence, nv)
+	faceEdge, valence := sc.faceEdge, sc.valence
+	clear(valence)
 	sc.edgeStart, sc.edgeLo = resize(sc.edgeStart, 3*nf+1), resize(sc.edgeLo, 3*nf)
 	edgeStart, edgeLo := sc.edgeStart, sc.edgeLo
 	edgeStart[0] = 0
@@ -165,8 +178,8 @@ func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex 
 		faceEdge[h.face][h.local] = e
 	}
 	ne := int(e + 1)
-	c.edgeStart = slices.Clone(edgeStart[:ne+1])
-	c.edgeLo = slices.Clone(edgeLo[:ne])
+	c.edgeStart = edgeStart[:ne+1]
+	c.edgeLo = edgeLo[:ne]
 	c.faceEdge, c.valence = faceEdge, valence
 	return c
 }

@@ -33,7 +33,6 @@ type part struct {
 	label     string // `part "name"`, for messages
 	vertices  [][3]float64
 	triangles [][3]int64
-	complex   *complex
 	hash      string
 }
 
@@ -53,12 +52,11 @@ func Stage(h sdk.Host) error {
 	if err != nil {
 		return err
 	}
-	assemblyHash, err := hashParts(h, doc)
+	assemblyHash, reports, err := hashParts(h, doc)
 	if err != nil {
 		return err
 	}
-	reports, err := validateParts(h, doc)
-	if err != nil {
+	if err := validateParts(h, doc, reports); err != nil {
 		return err
 	}
 	return writeOutput(h, doc, assemblyHash, reports)
@@ -175,15 +173,15 @@ func decodeConstraint(i int, raw []byte, byName map[string]*part) (constraint, e
 }
 
 // faces returns the triangles whose indices are in range and distinct, and
-// the index of each in the triangle list.
+// the index of each in the triangle list, in sc, good until its next use.
 //
 // Every triangle is written at the next slot and the slot is kept only when
 // the triangle is valid, so that the loop has no branch per triangle (each
 // is a dispatch under WebAssembly).
-func (p *part) faces() ([][3]int32, []int32) {
+func (p *part) faces(sc *scratch) ([][3]int32, []int32) {
 	n := uint64(len(p.vertices))
-	faces := make([][3]int32, len(p.triangles))
-	orig := make([]int32, len(p.triangles))
+	sc.faces, sc.orig = resize(sc.faces, len(p.triangles)), resize(sc.orig, len(p.triangles))
+	faces, orig := sc.faces, sc.orig
 	k := 0
 	for i := range p.triangles {
 		t := &p.triangles[i]
@@ -198,8 +196,13 @@ func (p *part) faces() ([][3]int32, []int32) {
 }
 
 // hashParts runs the topo_hash step: TOPO_HASH_START, TOPO_HASH_PROGRESS with
-// done = parts hashed, TOPO_HASH_END carrying the assembly hash.
-func hashParts(h sdk.Host, doc *document) (string, error) {
+// done = parts hashed, TOPO_HASH_END carrying the assembly hash. It also
+// validates each part for export right after hashing it, and returns the
+// reports for validateParts: a part's complex is then needed only while
+// that part is worked on, so every part's is built in the same buffers.
+// Allocating and clearing a complex per part costs several times as much
+// under WebAssembly as natively, and dominates on small parts.
+func hashParts(h sdk.Host, doc *document) (string, []report, error) {
 	n := int64(len(doc.parts))
 	var tris int
 	for _, p := range doc.parts {
@@ -208,48 +211,47 @@ func hashParts(h sdk.Host, doc *document) (string, error) {
 	if err := h.Emit(phases.TopoHashStart, 0, n, sdk.Clip(fmt.Sprintf("hashing %d %s (%d %s, %d %s)",
 		n, plural(int(n), "part", "parts"), tris, plural(tris, "triangle", "triangles"),
 		len(doc.constraints), plural(len(doc.constraints), "constraint", "constraints")))); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	pr := sdk.NewProgress(h, phases.TopoHashProgress, n, 0)
-	var sc scratch
-	for i, p := range doc.parts {
-		faces, orig := p.faces()
-		p.complex = buildComplex(len(p.vertices), faces, orig, &sc)
-		p.hash = p.complex.hash(&sc)
-		if done := int64(i + 1); pr.Due(done) {
-			c := p.complex
-			if err := pr.Emit(done, fmt.Sprintf("%s: V=%d E=%d F=%d hash %s", p.label, c.nv, c.edges(), len(c.faces), p.hash[:16])); err != nil {
-				return "", err
-			}
-		}
-	}
-	ah := assemblyHash(doc)
-	if err := h.Emit(phases.TopoHashEnd, n, n, fmt.Sprintf("assembly hash %s", ah)); err != nil {
-		return "", err
-	}
-	return ah, nil
-}
-
-// validateParts runs the export_validation step: EXPORT_VALIDATION with
-// done = parts validated.
-func validateParts(h sdk.Host, doc *document) ([]report, error) {
-	n := int64(len(doc.parts))
-	pr := sdk.NewProgress(h, phases.ExportValidation, n, 0)
 	reports := make([]report, len(doc.parts))
 	var sc scratch
 	for i, p := range doc.parts {
-		reports[i] = validate(p.complex, p.vertices, p.triangles, p.hash, &sc)
+		faces, orig := p.faces(&sc)
+		c := buildComplex(len(p.vertices), faces, orig, &sc)
+		p.hash = c.hash(&sc)
+		if done := int64(i + 1); pr.Due(done) {
+			if err := pr.Emit(done, fmt.Sprintf("%s: V=%d E=%d F=%d hash %s", p.label, c.nv, c.edges(), len(c.faces), p.hash[:16])); err != nil {
+				return "", nil, err
+			}
+		}
+		reports[i] = validate(c, p.vertices, p.triangles, p.hash, &sc)
+	}
+	ah := assemblyHash(doc)
+	if err := h.Emit(phases.TopoHashEnd, n, n, fmt.Sprintf("assembly hash %s", ah)); err != nil {
+		return "", nil, err
+	}
+	return ah, reports, nil
+}
+
+// validateParts runs the export_validation step: EXPORT_VALIDATION with
+// done = parts validated. The parts were validated by hashParts; this
+// reports them.
+func validateParts(h sdk.Host, doc *document, reports []report) error {
+	n := int64(len(doc.parts))
+	pr := sdk.NewProgress(h, phases.ExportValidation, n, 0)
+	for i, p := range doc.parts {
 		if done := int64(i + 1); pr.Due(done) {
 			msg := fmt.Sprintf("%s: ok", p.label)
 			if r := reports[i]; !r.ExportOK {
 				msg = fmt.Sprintf("%s: %d %s: %s", p.label, len(r.Problems), plural(len(r.Problems), "problem", "problems"), strings.Join(r.Problems, "; "))
 			}
 			if err := pr.Emit(done, msg); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return reports, nil
+	return nil
 }
 
 type summary struct {
