@@ -13,19 +13,28 @@ const assemblyVersion = "phasehost/assembly/v1"
 // groundLabel stands for the parent of a constraint without one.
 const groundLabel = "ground"
 
-// digest hashes a list of strings unambiguously (each length-prefixed).
-func digest(parts ...string) string {
-	size := 0
+// digester hashes lists of strings unambiguously (each length-prefixed),
+// building each message in the same buffer: the assembly hash makes one
+// digest per part and round, and allocations are dear under WebAssembly.
+type digester struct {
+	msg []byte
+}
+
+// add appends the strings to the message being built.
+func (d *digester) add(parts ...string) {
 	for _, s := range parts {
-		size += 8 + len(s)
+		d.msg = binary.BigEndian.AppendUint64(d.msg, uint64(len(s)))
+		d.msg = append(d.msg, s...)
 	}
-	msg := make([]byte, 0, size)
-	for _, s := range parts {
-		msg = binary.BigEndian.AppendUint64(msg, uint64(len(s)))
-		msg = append(msg, s...)
-	}
-	sum := sha256.Sum256(msg)
-	return hex.EncodeToString(sum[:])
+}
+
+// sum returns the sha256 of the message, in hex, and starts a new one.
+func (d *digester) sum() string {
+	sum := sha256.Sum256(d.msg)
+	d.msg = d.msg[:0]
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	return string(hx[:])
 }
 
 // assemblyHash hashes the assembly without reference to part names: the
@@ -58,11 +67,13 @@ func assemblyHash(doc *document) string {
 		}
 		return ls[i]
 	}
-	classes := countDistinct(labels)
+	var d digester
+	var outs, ins, sorted []string // reused from one node and round to the next
+	classes := countDistinct(labels, &sorted)
+	next := make([]string, n)
 	for range n {
-		next := make([]string, n)
 		for i := range n {
-			var outs, ins []string
+			outs, ins = outs[:0], ins[:0]
 			for _, j := range out[i] {
 				outs = append(outs, label(labels, j))
 			}
@@ -71,14 +82,15 @@ func assemblyHash(doc *document) string {
 			}
 			slices.Sort(outs)
 			slices.Sort(ins)
-			fields := append([]string{"node", labels[i], "out"}, outs...)
-			fields = append(fields, "in")
-			fields = append(fields, ins...)
-			next[i] = digest(fields...)
+			d.add("node", labels[i], "out")
+			d.add(outs...)
+			d.add("in")
+			d.add(ins...)
+			next[i] = d.sum()
 		}
-		labels = next
+		labels, next = next, labels
 		// Refinement only splits classes: the same count means it is stable.
-		c := countDistinct(labels)
+		c := countDistinct(labels, &sorted)
 		if c == classes {
 			break
 		}
@@ -95,21 +107,25 @@ func assemblyHash(doc *document) string {
 	var edges []string
 	for i := range n {
 		for _, j := range out[i] {
-			edges = append(edges, digest(labels[i], label(labels, j)))
+			d.add(labels[i], label(labels, j))
+			edges = append(edges, d.sum())
 		}
 	}
 	slices.Sort(edges)
-	fields := []string{assemblyVersion, "parts"}
-	fields = append(fields, partHashes...)
-	fields = append(fields, "nodes")
-	fields = append(fields, nodes...)
-	fields = append(fields, "constraints")
-	fields = append(fields, edges...)
-	return digest(fields...)
+	d.add(assemblyVersion, "parts")
+	d.add(partHashes...)
+	d.add("nodes")
+	d.add(nodes...)
+	d.add("constraints")
+	d.add(edges...)
+	return d.sum()
 }
 
-func countDistinct(ls []string) int {
-	s := slices.Clone(ls)
+// countDistinct returns the number of distinct strings in ls, sorting a
+// copy of them in buf.
+func countDistinct(ls []string, buf *[]string) int {
+	s := append((*buf)[:0], ls...)
 	slices.Sort(s)
+	*buf = s
 	return len(slices.Compact(s))
 }
