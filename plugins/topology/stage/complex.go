@@ -80,6 +80,7 @@ type scratch struct {
 
 	// validate's
 	parent, links, cornerOf []int32
+	faceRoot, stack         []int32
 	parity                  []uint8
 	onNonManifoldEdge       []bool
 }

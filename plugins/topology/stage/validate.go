@@ -198,13 +198,10 @@ func validate(c *complex, vertices [][3]float64, tris [][3]int64, hash string, s
 	// Vertices: unused, and non-manifold (faces around it form several fans).
 	var vc *vertexChecks
 	if boundary.n == 0 && nonManifold.n == 0 && singleFans(c, ec.links, sc) {
-		// No pinched vertex, and the components are the orientation roots.
-		vc = &vertexChecks{}
-		for f, up := range ec.orient.parent {
-			vc.faceComponents += int(b2u8(up == int32(f)))
-		}
+		// No pinched vertex: the components are those of the faces.
+		vc = &vertexChecks{faceComponents: ec.components()}
 	} else {
-		vc = checkVertices(c, joinCorners(c), ec.onNonManifoldEdge, faceRoots(ec.orient))
+		vc = checkVertices(c, joinCorners(c), ec.onNonManifoldEdge, ec.faceRoots())
 	}
 	pinched := vc.pinched
 	var unused examples
@@ -272,8 +269,13 @@ func maxSquare(a, b, c float64) float64 {
 // edgeChecks is what checkEdges finds.
 type edgeChecks struct {
 	boundary, nonManifold, sameDir examples
-	orient                         *unionFind // faces, by relative orientation
-	orientable                     bool
+	// orient joins the faces by relative orientation. It is made only when
+	// some edge is a boundary, non-manifold or same-direction one. On other
+	// surfaces it is nil: all parities would be 0, and faceRoot holds each
+	// face's component instead (see components).
+	orient     *unionFind
+	faceRoot   []int32
+	orientable bool
 	// links pairs the corners joined across manifold edges: for corner i,
 	// links[2i] is across the edge leaving it (from corner k to k+1 of its
 	// face), links[2i+1] across the edge entering it, each as 2j+s for
@@ -283,57 +285,39 @@ type edgeChecks struct {
 }
 
 // checkEdges goes over the edges in order: boundary, non-manifold and
-// orientation problems, orientability by parity union-find over faces,
-// the links between corners across manifold edges. Each edge stores four
-// links rather than joining corners in a union-find (four finds, each a
-// loop and so a dispatch under WebAssembly): on a surface whose edges are
-// all manifold, the common case, singleFans checks the vertex fans by
-// walking the links, and only other surfaces pay for joinCorners.
-// Components are counted later from the faces' roots: a union-find over
-// vertices here would cost two more finds per edge.
+// orientation problems, and the links between corners across manifold
+// edges. Each edge stores four links rather than joining corners in a
+// union-find (four finds, each a loop and so a dispatch under
+// WebAssembly): on a surface whose edges are all manifold, the common
+// case, singleFans checks the vertex fans by walking the links, and only
+// other surfaces pay for joinCorners.
+//
+// On a surface with no problem edge every face agrees with its neighbours,
+// so it is orientable and only its components are left to find: they are
+// found by walking the links (see components), without the orientation
+// union-find, whose two finds per edge cost more than the rest of the edge
+// pass under WebAssembly. Other surfaces go over the edges a second time
+// with it (see orientFaces).
 func checkEdges(c *complex, sc *scratch) *edgeChecks {
 	nf := len(c.faces)
-	sc.parent, sc.parity = resize(sc.parent, nf), resize(sc.parity, nf)
 	sc.links, sc.onNonManifoldEdge = resize(sc.links, 6*nf), resize(sc.onNonManifoldEdge, c.nv)
-	for i := range sc.parent {
-		sc.parent[i] = int32(i)
-	}
-	clear(sc.parity)
 	clear(sc.onNonManifoldEdge) // links need no clearing: see edgeChecks
-	x := &edgeChecks{
-		orient:            &unionFind{parent: sc.parent, parity: sc.parity},
-		links:             sc.links,
-		onNonManifoldEdge: sc.onNonManifoldEdge,
-	}
-	orient, links := x.orient, x.links
-	var contradiction, problems uint8
+	x := &edgeChecks{links: sc.links, onNonManifoldEdge: sc.onNonManifoldEdge}
+	links := x.links
+	var problems uint8
 	he, edgeStart := c.he, c.edgeStart
 	for e := range c.edges() {
 		// A boundary or non-manifold edge is handled as if both its faces
-		// were its first: the union and the links below then change
-		// nothing that is used (links are read only when every edge is
-		// manifold). So the loop has no branch per edge, and no call:
-		// problems are only noted here and reported by a second pass over
-		// the edges, on the surfaces that have any. (A call in the loop,
-		// even one never made, makes the compiler keep values in memory
-		// across it.)
+		// were its first: the links below then change nothing that is used
+		// (links are read only when every edge is manifold). So the loop
+		// has no branch per edge, and no call: problems are only noted
+		// here and reported by a second pass over the edges, on the
+		// surfaces that have any. (A call in the loop, even one never made,
+		// makes the compiler keep values in memory across it.)
 		s, n := edgeStart[e], edgeStart[e+1]-edgeStart[e]
 		manifold := b2u8(n == 2)
 		f, g := &he[s], &he[s+int32(manifold)]
-		p := b2u8(f.fwd == g.fwd) & manifold
-		problems |= p | (manifold ^ 1)
-		// Union of the two faces, which differ by parity p: g's root
-		// goes under f's (the roots a component ends up with, which
-		// flipHint relies on, depend only on the order of the unions).
-		// Without a branch on ra == rb: linking a root to itself with
-		// parity 0 changes nothing, and the parities then contradict p
-		// or not.
-		ra, pa := orient.find(f.face)
-		rb, pb := orient.find(g.face)
-		linked := b2u8(ra != rb)
-		orient.parent[rb] = ra
-		orient.parity[rb] = (pa ^ pb ^ p) & -linked
-		contradiction |= (pa ^ pb ^ p) &^ -linked
+		problems |= b2u8(f.fwd == g.fwd) | (manifold ^ 1)
 		// Link the corners of lo, and of hi, in the two faces. The edge
 		// leaves the corner at lo (slot 0) when the face traverses it
 		// from lo to hi, and enters it (slot 1) otherwise; the other way
@@ -346,11 +330,127 @@ func checkEdges(c *complex, sc *scratch) *edgeChecks {
 		links[fl], links[gl] = gl, fl
 		links[fh], links[gh] = gh, fh
 	}
-	x.orientable = contradiction == 0
-	if problems != 0 {
-		x.problems(c)
+	if problems == 0 {
+		x.orientable = true
+		x.faceRoot = components(nf, links, sc)
+		return x
 	}
+	x.orientFaces(c, sc)
+	x.problems(c)
 	return x
+}
+
+// orientFaces joins the faces across the edges, in order, in a union-find
+// with parity, and notes whether the orientations contradict each other.
+// A boundary or non-manifold edge joins its first face with itself, which
+// changes nothing.
+func (x *edgeChecks) orientFaces(c *complex, sc *scratch) {
+	nf := len(c.faces)
+	sc.parent, sc.parity = resize(sc.parent, nf), resize(sc.parity, nf)
+	for i := range sc.parent {
+		sc.parent[i] = int32(i)
+	}
+	clear(sc.parity)
+	orient := &unionFind{parent: sc.parent, parity: sc.parity}
+	x.orient = orient
+	var contradiction uint8
+	he, edgeStart := c.he, c.edgeStart
+	for e := range c.edges() {
+		s, n := edgeStart[e], edgeStart[e+1]-edgeStart[e]
+		manifold := b2u8(n == 2)
+		f, g := &he[s], &he[s+int32(manifold)]
+		p := b2u8(f.fwd == g.fwd) & manifold
+		// Union of the two faces, which differ by parity p: g's root
+		// goes under f's (the roots a component ends up with, which
+		// flipHint relies on, depend only on the order of the unions).
+		// Without a branch on ra == rb: linking a root to itself with
+		// parity 0 changes nothing, and the parities then contradict p
+		// or not.
+		ra, pa := orient.find(f.face)
+		rb, pb := orient.find(g.face)
+		linked := b2u8(ra != rb)
+		orient.parent[rb] = ra
+		orient.parity[rb] = (pa ^ pb ^ p) & -linked
+		contradiction |= (pa ^ pb ^ p) &^ -linked
+	}
+	x.orientable = contradiction == 0
+}
+
+// components returns, for each of nf faces, the first face of its
+// connected component, the faces being joined across the edges as links
+// records them; every edge must be manifold, so that every slot is written.
+// Face f's neighbour across the edge leaving its corner k is the face of
+// the corner linked to slot 0 of corner 3f+k.
+//
+// Each component is walked from its first face with a stack: a neighbour
+// is always pushed, and the top moves past it only if it was not reached
+// yet, so the walk has no branch per neighbour. A face is pushed at most
+// once, so the stack needs room for nf faces.
+func components(nf int, links []int32, sc *scratch) []int32 {
+	sc.faceRoot, sc.stack = resize(sc.faceRoot, nf), resize(sc.stack, nf+1)
+	root, stack := sc.faceRoot, sc.stack
+	for f := range root {
+		root[f] = -1
+	}
+	for f := range root {
+		if root[f] < 0 {
+			walkComponent(int32(f), links, root, stack)
+		}
+	}
+	return root
+}
+
+// walkComponent sets root to r for every face reached from face r.
+//
+//go:noinline
+func walkComponent(r int32, links, root, stack []int32) {
+	root[r], stack[0] = r, r
+	top := 1
+	for top > 0 {
+		top--
+		f := stack[top]
+		// Slot 0 of corners 3f, 3f+1, 3f+2 is at 0, 2, 4; unsigned
+		// division by 3 is a multiply and a shift.
+		l := links[6*f:][:6]
+		g0, g1, g2 := int32(uint32(l[0])>>1/3), int32(uint32(l[2])>>1/3), int32(uint32(l[4])>>1/3)
+		stack[top] = g0
+		top += int(b2u8(root[g0] < 0))
+		root[g0] = r
+		stack[top] = g1
+		top += int(b2u8(root[g1] < 0))
+		root[g1] = r
+		stack[top] = g2
+		top += int(b2u8(root[g2] < 0))
+		root[g2] = r
+	}
+}
+
+// faceRoots returns each face's component, as the first face of the
+// component or as its root in orient: either way, the faces whose own
+// index it is are one per component.
+func (x *edgeChecks) faceRoots() []int32 {
+	if x.orient == nil {
+		return x.faceRoot
+	}
+	roots := make([]int32, len(x.orient.parent))
+	for f := range roots {
+		roots[f], _ = x.orient.find(int32(f))
+	}
+	return roots
+}
+
+// components is the number of connected components of the faces, joined
+// across manifold edges.
+func (x *edgeChecks) components() int {
+	roots := x.faceRoot
+	if x.orient != nil {
+		roots = x.orient.parent // a root is its own parent
+	}
+	n := 0
+	for f, r := range roots {
+		n += int(b2u8(r == int32(f)))
+	}
+	return n
 }
 
 // problems reports the edges traversed in the same direction by both
@@ -371,15 +471,6 @@ func (x *edgeChecks) problems(c *complex) {
 			x.onNonManifoldEdge[lo], x.onNonManifoldEdge[hi] = true, true
 		}
 	}
-}
-
-// faceRoots returns each face's root in orient.
-func faceRoots(orient *unionFind) []int32 {
-	roots := make([]int32, len(orient.parent))
-	for f := range roots {
-		roots[f], _ = orient.find(int32(f))
-	}
-	return roots
 }
 
 // singleFans reports whether the faces around every vertex form a single
