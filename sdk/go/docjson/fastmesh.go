@@ -28,14 +28,20 @@ func skipSpaces(d []byte, i int) int {
 	return i
 }
 
-// tripleCount returns how many elements the array of arrays at d[i] has,
-// from its count of brackets: exact for an array of arrays of numbers that
-// Check accepted. The text may not be checked yet (see validate), so the
-// count is bounded by what the array's length can hold ("[0,0,0]," is 8
-// bytes).
-func tripleCount(d []byte, i int) int {
-	end, opens := skipContainer(d, i)
-	return max(0, min(opens-1, (end-i)/8+1))
+// firstTriples is the capacity a mesh array's result starts with; it
+// doubles when full (growTriples).
+const firstTriples = 1024
+
+// growTriples returns s with twice its capacity (at least firstTriples).
+//
+// The result is not sized ahead by a count of the array's elements: that
+// count is a pass over all of the array's bytes, which in WebAssembly cost
+// about a fifth of the parse, while doubling copies each element about once
+// more, with the bulk memory instructions, and leaves as much garbage.
+func growTriples[T any](s []T) []T {
+	g := make([]T, len(s), max(2*cap(s), firstTriples))
+	copy(g, s)
+	return g
 }
 
 // fastVertices parses the array of [x, y, z] numbers at d[i] (see above),
@@ -52,17 +58,9 @@ func parseVertexArray(d []byte, i int, flat bool) (vertices [][3]float64, coords
 	if i >= len(d) || d[i] != '[' {
 		return nil, nil, 0, false
 	}
-	i0 := i
 	i = skipSpaces(d, i+1)
 	if i < len(d) && d[i] == ']' {
 		return nil, nil, i + 1, true
-	}
-	// Counting the elements first (a quick pass, see skipContainer) spares
-	// growing the result by copies, and the garbage they leave.
-	if n := tripleCount(d, i0); flat {
-		coords = make([]float64, 0, 3*n)
-	} else {
-		vertices = make([][3]float64, 0, n)
 	}
 	for {
 		if i >= len(d) || d[i] != '[' {
@@ -100,8 +98,14 @@ func parseVertexArray(d []byte, i int, flat bool) (vertices [][3]float64, coords
 			i++
 		}
 		if flat {
+			if cap(coords)-len(coords) < 3 {
+				coords = growTriples(coords)
+			}
 			coords = append(coords, v[0], v[1], v[2])
 		} else {
+			if len(vertices) == cap(vertices) {
+				vertices = growTriples(vertices)
+			}
 			vertices = append(vertices, v)
 		}
 		if i < len(d) && isSpace[d[i]] {
@@ -127,12 +131,10 @@ func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
 	if i >= len(d) || d[i] != '[' {
 		return nil, 0, false
 	}
-	i0 := i
 	i = skipSpaces(d, i+1)
 	if i < len(d) && d[i] == ']' {
 		return nil, i + 1, true
 	}
-	out = make([][3]int64, 0, tripleCount(d, i0)) // see fastVertices
 	for {
 		if i >= len(d) || d[i] != '[' {
 			return nil, 0, false
@@ -198,6 +200,9 @@ func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
 				return nil, 0, false
 			}
 			i++
+		}
+		if len(out) == cap(out) {
+			out = growTriples(out)
 		}
 		out = append(out, t)
 		if i < len(d) && isSpace[d[i]] {
