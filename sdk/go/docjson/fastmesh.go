@@ -63,6 +63,38 @@ func parseVertexArray(d []byte, i int, flat bool) (vertices [][3]float64, coords
 		return nil, nil, i + 1, true
 	}
 	for {
+		// Straight path: a whole element "[x,y,z]," of short numbers, with
+		// no loop over the coordinates and no spaces to look for (a short
+		// number and its separator take at most 25 bytes, and
+		// parseShortNumber reads 32 at most). An element it does not take,
+		// such as the last one, is parsed again below.
+		if i+96 <= len(d) && d[i] == '[' {
+			x, e0, ok0 := parseShortNumber(d, i+1)
+			if ok0 && d[e0] == ',' {
+				y, e1, ok1 := parseShortNumber(d, e0+1)
+				if ok1 && d[e1] == ',' {
+					z, e2, ok2 := parseShortNumber(d, e1+1)
+					if ok2 && binary.LittleEndian.Uint16(d[e2:]) == ']'|','<<8 {
+						if flat {
+							if cap(coords)-len(coords) < 3 {
+								coords = growTriples(coords)
+							}
+							coords = append(coords, x, y, z)
+						} else {
+							if len(vertices) == cap(vertices) {
+								vertices = growTriples(vertices)
+							}
+							vertices = append(vertices, [3]float64{x, y, z})
+						}
+						i = e2 + 2
+						continue
+					}
+				}
+			}
+		}
+		if i < len(d) && isSpace[d[i]] { // after the straight path's ','
+			i = skipSpaces(d, i)
+		}
 		if i >= len(d) || d[i] != '[' {
 			return nil, nil, 0, false
 		}
@@ -136,6 +168,36 @@ func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
 		return nil, i + 1, true
 	}
 	for {
+		// Straight path: a whole element "[a,b,c]," of indices of 1 to 7
+		// digits, each with its separator in one block of 8 bytes, with no
+		// loop over the indices and no spaces to look for (see
+		// parseVertexArray). An element it does not take, such as the last
+		// one, is parsed below.
+		if i+32 <= len(d) && d[i] == '[' {
+			x := binary.LittleEndian.Uint64(d[i+1:])
+			n := digitRun(x)
+			if uint(n-1) < 7 && (n == 1 || x&0xff != '0') && byte(x>>(8*uint(n))) == ',' {
+				j := i + n + 2
+				y := binary.LittleEndian.Uint64(d[j:])
+				m := digitRun(y)
+				if uint(m-1) < 7 && (m == 1 || y&0xff != '0') && byte(y>>(8*uint(m))) == ',' {
+					k := j + m + 1
+					z := binary.LittleEndian.Uint64(d[k:])
+					p := digitRun(z)
+					if uint(p-1) < 7 && (p == 1 || z&0xff != '0') && byte(z>>(8*uint(p))) == ']' && d[k+p+1] == ',' {
+						if len(out) == cap(out) {
+							out = growTriples(out)
+						}
+						out = append(out, [3]int64{int64(digitsValue(x, n)), int64(digitsValue(y, m)), int64(digitsValue(z, p))})
+						i = k + p + 2
+						continue
+					}
+				}
+			}
+		}
+		if i < len(d) && isSpace[d[i]] { // after the straight path's ','
+			i = skipSpaces(d, i)
+		}
 		if i >= len(d) || d[i] != '[' {
 			return nil, 0, false
 		}
