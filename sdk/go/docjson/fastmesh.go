@@ -29,8 +29,9 @@ func skipSpaces(d []byte, i int) int {
 }
 
 // firstTriples is the capacity a mesh array's result starts with; it
-// doubles when full (growTriples).
-const firstTriples = 1024
+// doubles when full (growTriples). A part's small mesh does not hold much
+// unused room, a large one doubles a few times only.
+const firstTriples = 256
 
 // growTriples returns s with twice its capacity (at least firstTriples).
 //
