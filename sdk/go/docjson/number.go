@@ -219,12 +219,12 @@ func parseNumberGeneral(d []byte, i int) (float64, int, numStatus) {
 }
 
 // parseShortNumber is parseNumber's straight path for the numbers of a
-// mesh: -?[0-9]{1,7}(\.[0-9]{1,15})? without an exponent, with 32 bytes to
-// read at d[i]. Each part is a block of 8 bytes read at once, whose first
-// byte that is no digit is the next part's first byte, so there is no loop,
-// and few branches are taken, which is what costs in WebAssembly. It
-// reports false when the number is anything else, for parseNumber's
-// general loop.
+// mesh: -?[0-9]{1,7}(\.[0-9]{1,16})? without an exponent, of at most 19
+// digits, with 32 bytes to read at d[i]. Each part is a block of 8 bytes
+// read at once, whose first byte that is no digit is the next part's first
+// byte, so there is no loop, and few branches are taken, which is what
+// costs in WebAssembly. It reports false when the number is anything else,
+// for parseNumber's general loop.
 func parseShortNumber(d []byte, i int) (float64, int, bool) {
 	// The sign without a branch: an if that is usually not taken costs a
 	// jump in WebAssembly (Go lays the if's body out next).
@@ -252,12 +252,15 @@ func parseShortNumber(d []byte, i int) (float64, int, bool) {
 		default: // 8 digits, and more in the next block
 			z := binary.LittleEndian.Uint64(d[i+9:])
 			m2 := digitRun(z)
-			if m2 == 8 || n+8+m2 > maxMantDigits {
+			// 16 fraction digits when the byte after them is no digit
+			// (read within the 32 bytes): a shortest float64 in [1, 10)
+			// has 17 digits, 1 before the point.
+			c = d[i+9+m2]
+			if c-'0' < 10 || n+8+m2 > maxMantDigits {
 				return 0, 0, false
 			}
 			mant = (mant*1e8+digitsValue(y, 8))*pow10Int[m2] + digitsValue(z, m2)
 			nf = 8 + m2
-			c = byte(z >> (8 * uint(m2)))
 		}
 		i += 1 + nf
 	}
