@@ -20,6 +20,7 @@ type Metrics struct {
 	runSeconds     *prometheus.HistogramVec
 	events         *prometheus.CounterVec
 	pluginLoads    *prometheus.CounterVec
+	idleMemory     prometheus.Gauge
 }
 
 // New creates the collectors and registers them with reg (nil: not registered).
@@ -50,9 +51,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "phasehost_plugin_loads_total",
 			Help: "Plugin module loads by result (ok, invalid).",
 		}, []string{"result"}),
+		idleMemory: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phasehost_guest_memory_idle_bytes",
+			Help: "Guest memory kept zeroed for the next instances (closed instances' mappings, resident at most this much).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.refusedPhases, m.pluginRuns, m.pluginFailures, m.runSeconds, m.events, m.pluginLoads)
+		reg.MustRegister(m.refusedPhases, m.pluginRuns, m.pluginFailures, m.runSeconds, m.events, m.pluginLoads, m.idleMemory)
 	}
 	return m
 }
@@ -93,6 +98,13 @@ func (m *Metrics) PluginLoad(ok bool) {
 		r = "invalid"
 	}
 	m.pluginLoads.WithLabelValues(r).Inc()
+}
+
+// GuestMemoryIdle sets the bytes of guest memory kept for reuse.
+func (m *Metrics) GuestMemoryIdle(bytes int64) {
+	if m != nil {
+		m.idleMemory.Set(float64(bytes))
+	}
 }
 
 // RefusedPhaseCounter exposes the refused-phase counter of one plugin version,

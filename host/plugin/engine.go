@@ -38,6 +38,7 @@ type Engine struct {
 	logger  *slog.Logger
 	metrics *metrics.Metrics
 	cache   wazero.CompilationCache
+	memory  *memoryPool // guest memories, reused from one instance to the next
 
 	mu       sync.Mutex
 	runtimes map[runtimeKey]*runtime
@@ -65,6 +66,7 @@ func NewEngine(opts Options) (*Engine, error) {
 		logger:   opts.Logger,
 		metrics:  opts.Metrics,
 		runtimes: map[runtimeKey]*runtime{},
+		memory:   newMemoryPool(opts.Metrics.GuestMemoryIdle),
 	}
 	if e.logger == nil {
 		e.logger = slog.Default()
@@ -98,6 +100,8 @@ func (e *Engine) Close(ctx context.Context) error {
 		errs = append(errs, rt.r.Close(ctx))
 	}
 	errs = append(errs, e.cache.Close(ctx))
+	// After the runtimes, whose instances' memories come back to the pool.
+	e.memory.Close()
 	return errors.Join(errs...)
 }
 

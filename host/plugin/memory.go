@@ -6,8 +6,12 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// withGuestMemory makes the instances created with ctx use guestMemory for
-// their linear memory (memory_linux.go); elsewhere wazero's default is kept.
-func withGuestMemory(ctx context.Context) context.Context {
-	return experimental.WithMemoryAllocator(ctx, guestMemory)
+// withGuestMemory makes the instances created with ctx take their linear
+// memory from the engine's pool (memory_linux.go); elsewhere wazero's default
+// allocation is kept.
+func (e *Engine) withGuestMemory(ctx context.Context) context.Context {
+	if a := e.memory.allocator(); a != nil {
+		return experimental.WithMemoryAllocator(ctx, a)
+	}
+	return ctx
 }

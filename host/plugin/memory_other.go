@@ -8,7 +8,14 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// guestMemory is nil: wazero's default allocator (see memory_linux.go).
-var guestMemory experimental.MemoryAllocator
+// memoryPool is empty off Linux: wazero allocates guest memory itself (see
+// memory_linux.go).
+type memoryPool struct{}
+
+func newMemoryPool(func(idleBytes int64)) *memoryPool { return &memoryPool{} }
+
+func (*memoryPool) allocator() experimental.MemoryAllocator { return nil }
+
+func (*memoryPool) Close() {}
 
 var mappedBytes atomic.Int64

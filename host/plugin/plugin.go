@@ -235,7 +235,7 @@ func (p *Plugin) run(ctx context.Context, req RunRequest) (*Result, error) {
 		cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
 			WithStdout(stdout).WithStderr(r.stderr)
 		var err error
-		mod, err = p.rt.r.InstantiateModule(withGuestMemory(runCtx), p.compiled, cfg)
+		mod, err = p.rt.r.InstantiateModule(p.engine.withGuestMemory(runCtx), p.compiled, cfg)
 		if err != nil {
 			return fail(r.classify(runCtx, err, 0, "instantiating"))
 		}

@@ -188,8 +188,9 @@ func testHostileModules(t *testing.T, warm int) {
 	o := runIt(t, f.load(t, "valid/ok.wasm"), `{}`, nil)
 	require.NoError(t, o.err)
 
-	// Every instance gave its memory back, however its run ended: none of
-	// these tests runs in parallel, so the mapped total is this engine's.
+	// Every instance gave its memory back to the pool, which Close unmaps,
+	// however its run ended: none of these tests runs in parallel, so the
+	// mapped total is this engine's.
 	require.NoError(t, f.engine.Close(context.Background()))
 	assert.Zero(t, mappedBytes.Load(), "address space still mapped for guest memory")
 }

@@ -196,7 +196,7 @@ func (p *Plugin) warmOne() (*warmInstance, error) {
 	defer cancel()
 	rctx := &runContext{Context: ctx, run: r}
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().WithStdout(w.stdout).WithStderr(w.stderr)
-	mod, err := p.rt.r.InstantiateModule(withGuestMemory(rctx), p.compiled, cfg)
+	mod, err := p.rt.r.InstantiateModule(p.engine.withGuestMemory(rctx), p.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating: %w", err)
 	}
