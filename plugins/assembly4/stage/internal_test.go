@@ -7,57 +7,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/phasehost/phasehost/sdk/go/docjson"
+	"github.com/phasehost/phasehost/sdk/go/sdktest"
 )
 
-func TestDecodeObjectRoundTrip(t *testing.T) {
-	tests := []string{
-		`{}`,
-		` { "a" : 1 } `,
-		`{"a":"x\"]}{[","b":[1,{"c":"\\"}],"d":  true , "e":null,"f":-1.5e+3,"g":{},"h":[]}`,
-		"{\n\t\"unicode \\u00e9\": \"caf\\u00e9 ☕\",\r\n \"nested\": [[[{\"x\": [\"]\"]}]]]\n}",
-	}
-	for _, in := range tests {
-		require.NoError(t, docjson.Check([]byte(in)))
-		o, err := decodeObject([]byte(in))
-		require.NoError(t, err, in)
-		out, err := o.appendTo(nil)
-		require.NoError(t, err)
-		assert.JSONEq(t, in, string(out), in)
-	}
-}
-
-func TestDecodeObjectKeepsOrderAndReplaces(t *testing.T) {
-	o, err := decodeObject([]byte(`{"z":1,"a":2,"m":3,"a":4}`))
-	require.NoError(t, err)
-	o.set("m", func(buf []byte) ([]byte, error) { return append(buf, `"new"`...), nil })
-	require.NoError(t, o.setJSON("added", []int{1}))
-	out, err := o.appendTo(nil)
-	require.NoError(t, err)
-	assert.Equal(t, `{"z":1,"a":4,"m":"new","added":[1]}`, string(out))
-}
-
-func TestSplitArray(t *testing.T) {
-	parts, err := splitArray([]byte(` [ {"a":"]"} , 2,"x",[3,[4]] ] `))
-	require.NoError(t, err)
-	var got []string
-	for _, p := range parts {
-		got = append(got, string(p))
-	}
-	assert.Equal(t, []string{`{"a":"]"}`, `2`, `"x"`, `[3,[4]]`}, got)
-
-	parts, err = splitArray([]byte(`null`))
-	require.NoError(t, err)
-	assert.Empty(t, parts)
-	parts, err = splitArray([]byte(`[]`))
-	require.NoError(t, err)
-	assert.Empty(t, parts)
-}
-
 func TestParseVertices(t *testing.T) {
-	v, err := parseVertices([]byte(" [ [1, -2.5e1 ,3] ,\n[0,0,1E-3]] "))
+	v, err := parseVertices([]byte("[ [1, -2.5e1 ,3] ,\n[0,0,1E-3]]"))
 	require.NoError(t, err)
-	assert.Equal(t, []float64{1, -25, 3, 0, 0, 0.001}, v)
+	assert.Equal(t, [][3]float64{{1, -25, 3}, {0, 0, 0.001}}, v)
 
 	v, err = parseVertices([]byte(`[]`))
 	require.NoError(t, err)
@@ -72,10 +28,10 @@ func TestParseVertices(t *testing.T) {
 }
 
 func TestAppendVertices(t *testing.T) {
-	b, err := appendVertices(nil, []float64{1, -0.5, 1e21, 1e-7, 123456789, 0})
+	b, err := appendVertices(nil, [][3]float64{{1, -0.5, 1e21}, {1e-7, 123456789, 0}})
 	require.NoError(t, err)
 	assert.Equal(t, `[[1,-0.5,1e+21],[1e-07,123456789,0]]`, string(b))
-	_, err = appendVertices(nil, []float64{math.Inf(1), 0, 0})
+	_, err = appendVertices(nil, [][3]float64{{math.Inf(1), 0, 0}})
 	require.EqualError(t, err, "vertex 0: coordinate +Inf is not finite after the transform")
 }
 
@@ -123,4 +79,41 @@ func TestRigidExactQuarterTurns(t *testing.T) {
 	require.ErrorIs(t, err, errZeroAxis)
 	_, err = rigid([3]float64{math.NaN(), 0, 0}, [3]float64{0, 0, 1}, 10)
 	require.EqualError(t, err, "non-finite number NaN")
+}
+
+// TestRepeatedKeys holds decode to encoding/json's rule for a repeated key
+// (its first position, its last value), in the one-pass parse and when a
+// mesh that only a repeated key overrides makes decode read the document
+// again (errRescan).
+func TestRepeatedKeys(t *testing.T) {
+	const identity = `"placement":{"position":[0,0,0],"rotation":{"axis":[0,0,1],"angle_deg":0},"matrix":[1,0,0,0,0,1,0,0,0,0,1,0,0,0,0,1]}`
+	tests := []struct{ name, in, want string }{
+		{
+			"parts", `{"parts":[1],"parts":[{"name":"a","grounded":true}]}`,
+			`{"parts":[{"name":"a","grounded":true,` + identity + `}],"assembly4":{"order":["a"],"constraints_solved":0,"vertices_transformed":0}}`,
+		},
+		{
+			"parts with a bad mesh", `{"parts":[{"name":"a","grounded":true,"mesh":{"vertices":[[1,2]]}}],"parts":[{"name":"b","grounded":true}]}`,
+			`{"parts":[{"name":"b","grounded":true,` + identity + `}],"assembly4":{"order":["b"],"constraints_solved":0,"vertices_transformed":0}}`,
+		},
+		{
+			"vertices", `{"parts":[{"name":"a","grounded":true,"mesh":{"vertices":[[1,2]],"vertices":[[4,5,6]]}}]}`,
+			`{"parts":[{"name":"a","grounded":true,"mesh":{"vertices":[[4,5,6]]},` + identity + `}],"assembly4":{"order":["a"],"constraints_solved":0,"vertices_transformed":1}}`,
+		},
+		{
+			"null vertices", `{"parts":[{"name":"a","grounded":true,"mesh":{"vertices":[[1,2,3]],"vertices":null}}]}`,
+			`{"parts":[{"name":"a","grounded":true,"mesh":{"vertices":[[1,2,3]],"vertices":null},` + identity + `}],"assembly4":{"order":["a"],"constraints_solved":0,"vertices_transformed":0}}`,
+		},
+		{
+			"mesh", `{"parts":[{"name":"a","grounded":true,"mesh":{"vertices":[[1,2,3]]},"mesh":null}]}`,
+			`{"parts":[{"name":"a","grounded":true,"mesh":null,` + identity + `}],"assembly4":{"order":["a"],"constraints_solved":0,"vertices_transformed":0}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := run(t, []byte(tt.in), sdktest.Options{})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, string(h.Output()))
+		})
+	}
 }

@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,16 +63,29 @@ type constraint struct {
 // decoded object that carries every other field through.
 type part struct {
 	name      string
-	obj       *object
+	obj       *docjson.Object
+	mesh      *docjson.Object // the part's mesh, when its vertices are rewritten; else nil
 	grounded  bool
 	lcs       map[string]mat4
-	verts     []float64 // x,y,z triples in part coordinates, then in assembly coordinates
+	verts     [][3]float64 // in part coordinates, then in assembly coordinates
 	placement mat4
+
+	// What decodePart found wrong with the part, reported by decode once the
+	// parts array is known to be the document's last "parts"; named tells
+	// whether the part's name was read before the fault.
+	err   error
+	named bool
+
+	// The part's last "mesh" object and the vertices of its last "vertices"
+	// array, as the scanner parsed them in place (see decodePart).
+	scanned       *docjson.Object
+	scannedVerts  [][3]float64
+	scannedHasVts bool
 }
 
 // assembly is the decoded document and, after check, its solve order.
 type assembly struct {
-	doc         *object
+	doc         *docjson.Object
 	parts       []*part
 	byName      map[string]int
 	constraints []constraint
@@ -82,17 +94,31 @@ type assembly struct {
 	vertices    int64
 }
 
-// decode reads the input document.
+// errRescan stops the one-pass parse of a document whose mesh vertices
+// docjson cannot parse, for decode to read it again member by member and
+// say what is wrong (or, in the parts arrays and members a repeated key
+// overrides, not: the last value of a key counts).
+var errRescan = errors.New("rescan")
+
+// decode reads the input document. The document is checked and split in one
+// pass (docjson.ParseDocument), the parts' meshes decoded in place on the
+// way, so that the large vertex arrays are read once.
 func decode(input []byte) (*assembly, error) {
-	if err := docjson.Check(input); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
+	if c := firstByte(input); c != '{' {
+		if err := docjson.Check(input); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
+		}
+		return nil, fmt.Errorf("%w: want a JSON object, got %s", ErrInvalidDocument, docjson.Kind(c))
 	}
-	doc, err := decodeObject(input)
+	doc, parts, err := docjson.ParseDocument(input, "parts", ErrInvalidDocument, decodePart)
+	if errors.Is(err, errRescan) {
+		doc, parts, err = rescan(input)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
+		return nil, err
 	}
 	a := &assembly{doc: doc, byName: map[string]int{}}
-	if raw := doc.get("units"); raw != nil {
+	if raw, ok := doc.Lookup("units"); ok {
 		var units string
 		if err := json.Unmarshal(raw, &units); err != nil {
 			return nil, fmt.Errorf("%w: units: %w", ErrInvalidDocument, err)
@@ -101,26 +127,31 @@ func decode(input []byte) (*assembly, error) {
 			return nil, fmt.Errorf("%w: units %q: want \"mm\" or \"m\"", ErrInvalidDocument, units)
 		}
 	}
-	rawParts, err := splitArray(doc.get("parts"))
-	if err != nil {
-		return nil, fmt.Errorf("%w: parts: %w", ErrInvalidDocument, err)
+	// An absent or null "parts" is no parts; ParseDocument's elements are
+	// those of the last "parts" when that is an array.
+	if raw, ok := doc.Get("parts"); !ok {
+		parts = nil
+	} else if raw[0] != '[' {
+		return nil, fmt.Errorf("%w: parts: want an array, got %s", ErrInvalidDocument, docjson.Kind(raw[0]))
 	}
-	for i, raw := range rawParts {
-		p, err := decodePart(raw)
-		if err != nil {
-			if p != nil {
-				return nil, fmt.Errorf("%w: part %d %q: %w", ErrInvalidDocument, i, p.name, err)
+	for i, p := range parts {
+		if p.err == nil {
+			p.err = p.fill()
+		}
+		if p.err != nil {
+			if p.named {
+				return nil, fmt.Errorf("%w: part %d %q: %w", ErrInvalidDocument, i, p.name, p.err)
 			}
-			return nil, fmt.Errorf("%w: part %d: %w", ErrInvalidDocument, i, err)
+			return nil, fmt.Errorf("%w: part %d: %w", ErrInvalidDocument, i, p.err)
 		}
 		if j, dup := a.byName[p.name]; dup {
 			return nil, fmt.Errorf("%w: part %d: name %q is already used by part %d", ErrInvalidDocument, i, p.name, j)
 		}
 		a.byName[p.name] = i
 		a.parts = append(a.parts, p)
-		a.vertices += int64(len(p.verts) / 3)
+		a.vertices += int64(len(p.verts))
 	}
-	if raw := doc.get("constraints"); raw != nil {
+	if raw, ok := doc.Lookup("constraints"); ok {
 		if err := json.Unmarshal(raw, &a.constraints); err != nil {
 			return nil, fmt.Errorf("%w: constraints: %w", ErrInvalidDocument, err)
 		}
@@ -142,63 +173,158 @@ func decode(input []byte) (*assembly, error) {
 	return a, nil
 }
 
-// decodePart reads one part object. Once the part's name is known, an error
-// comes with the part so that the caller can name it.
-func decodePart(raw json.RawMessage) (*part, error) {
-	obj, err := decodeObject(raw)
+// firstByte returns the first byte of data that is no JSON white space, or
+// 0 at the end.
+func firstByte(data []byte) byte {
+	for _, c := range data {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+// decodePart reads one element of the document's "parts" with the scanner
+// at it, splitting it into members and parsing its mesh's vertices in place
+// (ParseDocument parsed them while checking the input: the scanner hands
+// them over). What is wrong with the part is kept in it for decode, which
+// reports it only if this array is the last "parts"; the only error
+// returned is errRescan.
+func decodePart(_ int, s *docjson.Scanner) (*part, error) {
+	p := &part{placement: identity()}
+	if c := s.Peek(); c != '{' {
+		s.Value()
+		p.err = fmt.Errorf("want a JSON object, got %s", docjson.Kind(c))
+		return p, nil
+	}
+	obj, err := s.Object(func(key string, s *docjson.Scanner) (bool, error) {
+		if key != "mesh" || s.Peek() != '{' {
+			return false, nil
+		}
+		p.scannedVerts, p.scannedHasVts = nil, false
+		mesh, err := s.Object(func(key string, s *docjson.Scanner) (bool, error) {
+			if key != "vertices" || s.Peek() != '[' {
+				return false, nil
+			}
+			v, err := s.Vertices()
+			if err != nil {
+				// The scanner is somewhere inside the array: start over.
+				return false, errRescan
+			}
+			p.scannedVerts, p.scannedHasVts = v, true
+			return true, nil
+		})
+		p.scanned = mesh
+		return true, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	p := &part{obj: obj, lcs: map[string]mat4{}, placement: identity()}
+	p.obj = obj
+	return p, nil
+}
+
+// rescan is ParseDocument's result for an input it stopped at with
+// errRescan: the document's members, and the elements of its last "parts"
+// split and then parsed one by one (see parseVertices).
+func rescan(input []byte) (*docjson.Object, []*part, error) {
+	doc, err := docjson.ParseObject(input)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
+	}
+	raw, ok := doc.Get("parts")
+	if !ok || raw[0] != '[' {
+		return doc, nil, nil
+	}
+	elems, err := docjson.SplitArray(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: parts: %w", ErrInvalidDocument, err)
+	}
+	parts := make([]*part, len(elems))
+	for i, e := range elems {
+		p := &part{placement: identity()}
+		if e[0] != '{' {
+			p.err = fmt.Errorf("want a JSON object, got %s", docjson.Kind(e[0]))
+		} else if p.obj, err = docjson.ParseObject(e); err != nil {
+			p.err = err
+		}
+		parts[i] = p
+	}
+	return doc, parts, nil
+}
+
+// fill reads the part's fields from its members, once the part is known to
+// be one of the document's: name first, so that later errors can name the
+// part (named).
+func (p *part) fill() error {
+	obj := p.obj
 	if err := unmarshalField(obj, "name", &p.name); err != nil {
-		return nil, err
+		return err
 	}
 	if p.name == "" {
-		return nil, errors.New(`missing "name"`)
+		return errors.New(`missing "name"`)
 	}
-	fail := func(format string, args ...any) (*part, error) { return p, fmt.Errorf(format, args...) }
+	p.named = true
 	if err := unmarshalField(obj, "grounded", &p.grounded); err != nil {
-		return p, err
+		return err
 	}
 	var placement *placementJSON
 	if err := unmarshalField(obj, "placement", &placement); err != nil {
-		return p, err
+		return err
 	}
+	var err error
+	p.lcs = map[string]mat4{}
 	if placement != nil && p.grounded {
 		if p.placement, err = toTransform(placement.Position, "position", placement.Rotation); err != nil {
-			return fail("placement: %w", err)
+			return fmt.Errorf("placement: %w", err)
 		}
 	}
 	var lcs map[string]lcsJSON
 	if err := unmarshalField(obj, "lcs", &lcs); err != nil {
-		return p, err
+		return err
 	}
 	for _, name := range sortedKeys(lcs) {
 		if p.lcs[name], err = toTransform(lcs[name].Origin, "origin", lcs[name].Rotation); err != nil {
-			return fail("LCS %q: %w", name, err)
+			return fmt.Errorf("LCS %q: %w", name, err)
 		}
 	}
-	if mraw := obj.get("mesh"); mraw != nil && !isNull(mraw) {
-		mesh, err := decodeObject(mraw)
-		if err != nil {
-			return fail("mesh: %w", err)
-		}
-		if vraw := mesh.get("vertices"); vraw != nil && !isNull(vraw) {
-			if p.verts, err = parseVertices(vraw); err != nil {
-				return fail("mesh: %w", err)
-			}
-			mesh.set("vertices", func(buf []byte) ([]byte, error) { return appendVertices(buf, p.verts) })
-			obj.set("mesh", mesh.appendTo)
+	mraw, ok := obj.Get("mesh")
+	if !ok {
+		return nil
+	}
+	if mraw[0] != '{' {
+		return fmt.Errorf("mesh: want a JSON object, got %s", docjson.Kind(mraw[0]))
+	}
+	// The last "mesh" is an object: the one the scanner split, if it did.
+	mesh := p.scanned
+	if mesh == nil {
+		if mesh, err = docjson.ParseObject(mraw); err != nil {
+			return fmt.Errorf("mesh: %w", err)
 		}
 	}
-	return p, nil
+	vraw, ok := mesh.Get("vertices")
+	if !ok {
+		return nil
+	}
+	// The last "vertices" is not null: the array the scanner parsed, if it
+	// did and that is it.
+	if p.scannedHasVts && vraw[0] == '[' {
+		p.verts = p.scannedVerts
+	} else if p.verts, err = parseVertices(vraw); err != nil {
+		return fmt.Errorf("mesh: %w", err)
+	}
+	p.mesh = mesh
+	p.scanned, p.scannedVerts = nil, nil
+	return nil
 }
 
 // unmarshalField decodes obj's member key into v, leaving v alone when the
 // member is absent.
-func unmarshalField(obj *object, key string, v any) error {
-	raw := obj.get(key)
-	if raw == nil {
+func unmarshalField(obj *docjson.Object, key string, v any) error {
+	raw, ok := obj.Lookup(key)
+	if !ok {
 		return nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
@@ -206,8 +332,6 @@ func unmarshalField(obj *object, key string, v any) error {
 	}
 	return nil
 }
-
-func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -18,6 +18,7 @@
 package stage
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/phasehost/phasehost/plugins/assembly4/phases"
@@ -102,9 +103,9 @@ func (a *assembly) place(h sdk.Host) error {
 	for _, p := range a.parts {
 		for v := p.verts; len(v) > 0; {
 			// Transform up to the next point where progress is due.
-			n := min(prog.Until(done), int64(len(v)/3))
-			p.placement.transformPoints(v[:3*n])
-			v = v[3*n:]
+			n := min(prog.Until(done), int64(len(v)))
+			p.placement.transformPoints(v[:n])
+			v = v[n:]
 			done += n
 			if prog.Due(done) {
 				if err := prog.Emit(done, fmt.Sprintf("transformed %d/%d vertices (%s)", done, total, p.name)); err != nil {
@@ -140,14 +141,26 @@ type summary struct {
 	VerticesTransformed int64    `json:"vertices_transformed"`
 }
 
-// encode writes the placed document.
+// encode writes the placed document: every member as it came in but the
+// summary, the parts' placements and their meshes' vertices.
 func (a *assembly) encode() ([]byte, error) {
 	s := summary{ConstraintsSolved: len(a.constraints), VerticesTransformed: a.vertices}
 	for _, i := range a.order {
 		s.Order = append(s.Order, a.parts[i].name)
 	}
-	if err := a.doc.setJSON("assembly4", s); err != nil {
-		return nil, err
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %q: %w", "assembly4", err)
+	}
+	a.doc.Set("assembly4", raw)
+	// The parts are written in place of the document's "parts" (added last
+	// when it has none).
+	a.doc.Set("parts", nil)
+	// Room for the whole document: the input's members, and the vertices
+	// as written, which take 16 to 60 bytes each (most 50-60 once rotated).
+	est := 0
+	for _, m := range a.doc.Members() {
+		est += len(m.Key) + len(m.Raw) + 4
 	}
 	for _, p := range a.parts {
 		var out placementOut
@@ -156,34 +169,49 @@ func (a *assembly) encode() ([]byte, error) {
 		}
 		out.Position = [3]float64{out.Matrix[3], out.Matrix[7], out.Matrix[11]}
 		out.Rotation.Axis, out.Rotation.AngleDeg = p.placement.axisAngle()
-		if err := p.obj.setJSON("placement", out); err != nil {
-			return nil, fmt.Errorf("part %q: %w", p.name, err)
+		raw, err := json.Marshal(out)
+		if err != nil {
+			return nil, fmt.Errorf("part %q: encoding %q: %w", p.name, "placement", err)
 		}
+		p.obj.Set("placement", raw)
+		for _, m := range p.obj.Members() {
+			est += len(m.Key) + len(m.Raw) + 4
+		}
+		est += 60 * len(p.verts)
 	}
-	a.doc.set("parts", func(buf []byte) ([]byte, error) {
+	buf := make([]byte, 0, est)
+	var werr error
+	buf = a.doc.AppendTo(buf, func(buf []byte, key string) ([]byte, bool) {
+		if key != "parts" {
+			return buf, false
+		}
 		buf = append(buf, '[')
 		for i, p := range a.parts {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			var err error
-			if buf, err = p.obj.appendTo(buf); err != nil {
-				return nil, fmt.Errorf("part %q: %w", p.name, err)
-			}
+			buf = p.obj.AppendTo(buf, func(buf []byte, key string) ([]byte, bool) {
+				if key != "mesh" || p.mesh == nil {
+					return buf, false
+				}
+				return p.mesh.AppendTo(buf, func(buf []byte, key string) ([]byte, bool) {
+					if key != "vertices" {
+						return buf, false
+					}
+					var err error
+					if buf, err = appendVertices(buf, p.verts); err != nil && werr == nil {
+						werr = fmt.Errorf("%q: part %q: %q: %q: %w", "parts", p.name, "mesh", "vertices", err)
+					}
+					return buf, true
+				}), true
+			})
 		}
-		return append(buf, ']'), nil
+		return append(buf, ']'), true
 	})
-	est := 0
-	for _, f := range a.doc.fields {
-		est += len(f.key) + len(f.raw) + 4
+	if werr != nil {
+		return nil, werr
 	}
-	for _, p := range a.parts {
-		for _, f := range p.obj.fields {
-			est += len(f.key) + len(f.raw) + 4
-		}
-		est += 24*len(p.verts) + 512
-	}
-	return a.doc.appendTo(make([]byte, 0, est))
+	return buf, nil
 }
 
 // emit sends one event, clipping the message to the ABI's limit with sdk.Clip.

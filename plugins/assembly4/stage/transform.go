@@ -99,13 +99,15 @@ func (a mat4) inverse() mat4 {
 	return r
 }
 
-// transformPoints applies a to the points packed as x,y,z triples in v, in place.
-func (a mat4) transformPoints(v []float64) {
-	for i := 0; i+2 < len(v); i += 3 {
-		x, y, z := v[i], v[i+1], v[i+2]
-		v[i] = tidy(a[0]*x + a[1]*y + a[2]*z + a[3])
-		v[i+1] = tidy(a[4]*x + a[5]*y + a[6]*z + a[7])
-		v[i+2] = tidy(a[8]*x + a[9]*y + a[10]*z + a[11])
+// transformPoints applies a to the points v, in place.
+func (a mat4) transformPoints(v [][3]float64) {
+	for i := range v {
+		x, y, z := v[i][0], v[i][1], v[i][2]
+		v[i] = [3]float64{
+			tidy(a[0]*x + a[1]*y + a[2]*z + a[3]),
+			tidy(a[4]*x + a[5]*y + a[6]*z + a[7]),
+			tidy(a[8]*x + a[9]*y + a[10]*z + a[11]),
+		}
 	}
 }
 

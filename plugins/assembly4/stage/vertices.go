@@ -1,0 +1,97 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/phasehost/phasehost/sdk/go/docjson"
+)
+
+// parseVertices reads a mesh's "vertices" (JSON text that docjson.Check
+// accepted) when the scanner did not parse them in place: with docjson's
+// parser, and, when that refuses them, element by element to name the
+// vertex and coordinate at fault.
+func parseVertices(data []byte) ([][3]float64, error) {
+	if v, err := docjson.ParseVertices(data); err == nil {
+		return v, nil
+	}
+	if data[0] != '[' {
+		return nil, errors.New("vertices: want an array of [x, y, z]")
+	}
+	elems, err := docjson.SplitArray(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][3]float64, len(elems))
+	for n, e := range elems {
+		if e[0] != '[' {
+			return nil, fmt.Errorf("vertex %d: want [x, y, z]", n)
+		}
+		coords, err := docjson.SplitArray(e)
+		if err != nil {
+			return nil, err
+		}
+		for c := 0; c < 3; c++ {
+			if c > 0 && c >= len(coords) {
+				return nil, fmt.Errorf("vertex %d: has %d coordinates, want 3", n, c)
+			}
+			if c >= len(coords) || (coords[c][0] != '-' && (coords[c][0] < '0' || coords[c][0] > '9')) {
+				return nil, fmt.Errorf("vertex %d: coordinate %d: not a number", n, c)
+			}
+			v, err := strconv.ParseFloat(string(coords[c]), 64)
+			if err != nil {
+				return nil, fmt.Errorf("vertex %d: coordinate %d: number %s out of range", n, c, coords[c])
+			}
+			out[n][c] = v
+		}
+		if len(coords) > 3 {
+			return nil, fmt.Errorf("vertex %d: has more than 3 coordinates, want 3", n)
+		}
+	}
+	return out, nil
+}
+
+// appendVertices appends vertices as a JSON array of [x, y, z].
+func appendVertices(buf []byte, v [][3]float64) ([]byte, error) {
+	buf = append(buf, '[')
+	for i := range v {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '[')
+		for c := 0; c < 3; c++ {
+			if c > 0 {
+				buf = append(buf, ',')
+			}
+			// Most coordinates take AppendFloatFixed straight (one call
+			// less per number, which counts in WebAssembly); appendFloat
+			// decides for the others.
+			if a := math.Abs(v[i][c]); a >= 1e-6 && a < 1e21 {
+				buf = docjson.AppendFloatFixed(buf, v[i][c])
+				continue
+			}
+			var err error
+			if buf, err = appendFloat(buf, v[i][c]); err != nil {
+				return nil, fmt.Errorf("vertex %d: %w", i, err)
+			}
+		}
+		buf = append(buf, ']')
+	}
+	return append(buf, ']'), nil
+}
+
+// appendFloat appends v formatted as encoding/json does (shortest
+// representation, exponent only for very small or large magnitudes).
+func appendFloat(buf []byte, v float64) ([]byte, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil, fmt.Errorf("coordinate %v is not finite after the transform", v)
+	}
+	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+		return strconv.AppendFloat(buf, v, 'e', -1, 64), nil
+	}
+	// The same text as strconv.AppendFloat(buf, v, 'f', -1, 64), cheaper in
+	// WebAssembly.
+	return docjson.AppendFloatFixed(buf, v), nil
+}
