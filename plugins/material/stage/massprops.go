@@ -31,9 +31,13 @@ func subexpressions(w0, w1, w2 float64) (f1, f2, f3, g0, g1, g2 float64) {
 }
 
 // add integrates the triangles tris (indices into v, already validated) into s.
+// The sums are scalar locals, not the array: the Go compiler keeps an array
+// in memory, so each of the ten sums would be loaded and stored again for
+// every triangle, which under WebAssembly is a bounds-checked access each.
 func (in *integrals) add(v [][3]float64, tris [][3]int32) {
 	rx, ry, rz := in.ref[0], in.ref[1], in.ref[2]
-	s := in.s
+	s0, s1, s2, s3, s4 := in.s[0], in.s[1], in.s[2], in.s[3], in.s[4]
+	s5, s6, s7, s8, s9 := in.s[5], in.s[6], in.s[7], in.s[8], in.s[9]
 	for i := range tris {
 		t := &tris[i]
 		p0, p1, p2 := &v[t[0]], &v[t[1]], &v[t[2]]
@@ -51,18 +55,18 @@ func (in *integrals) add(v [][3]float64, tris [][3]int32) {
 		_, f2y, f3y, g0y, g1y, g2y := subexpressions(y0, y1, y2)
 		_, f2z, f3z, g0z, g1z, g2z := subexpressions(z0, z1, z2)
 
-		s[0] += d0 * f1x
-		s[1] += d0 * f2x
-		s[2] += d1 * f2y
-		s[3] += d2 * f2z
-		s[4] += d0 * f3x
-		s[5] += d1 * f3y
-		s[6] += d2 * f3z
-		s[7] += d0 * (y0*g0x + y1*g1x + y2*g2x)
-		s[8] += d1 * (z0*g0y + z1*g1y + z2*g2y)
-		s[9] += d2 * (x0*g0z + x1*g1z + x2*g2z)
+		s0 += d0 * f1x
+		s1 += d0 * f2x
+		s2 += d1 * f2y
+		s3 += d2 * f2z
+		s4 += d0 * f3x
+		s5 += d1 * f3y
+		s6 += d2 * f3z
+		s7 += d0 * (y0*g0x + y1*g1x + y2*g2x)
+		s8 += d1 * (z0*g0y + z1*g1y + z2*g2y)
+		s9 += d2 * (x0*g0z + x1*g1z + x2*g2z)
 	}
-	in.s = s
+	in.s = [10]float64{s0, s1, s2, s3, s4, s5, s6, s7, s8, s9}
 }
 
 // unitProps are the mass properties of the solid for unit density, in the
