@@ -75,6 +75,7 @@ type scratch struct {
 	edgeStart, edgeLo []int32
 	labels, term      []uint64
 	sum, next         []uint64
+	across            []int32
 	set               labelSet
 	msg               []byte // the message hash hashes
 
@@ -253,6 +254,14 @@ func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 	set := &sc.set
 	classes := set.count(labels, 1)
 
+	// On a surface whose edges all have one or two faces, the sum over an
+	// edge's other faces is the term of the face across it, or 0: each
+	// round gathers three terms per face (see across) rather than adding
+	// every face's term into its three edges' sums.
+	if across := c.across(sc); across != nil {
+		return c.wlGather(labels, classes, across, sc)
+	}
+
 	// term[f] is face f's label as it enters the sums, sum[e] the sum over
 	// the faces on edge e. Each round relabels every face from the current
 	// sums and, in the same pass, adds the new terms into next.
@@ -295,97 +304,181 @@ func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 	return set.sorted(labels), iterations
 }
 
+// across returns, for each face f and corner k, the face across the edge
+// from corner k to k+1 in across[3f+k], or nf when no face is (a boundary
+// edge), with across[3nf:3nf+3] = nf as well; nil when some edge has more
+// than two faces. The result is in sc.
+//
+// The loop over the edges has no branch per edge: a boundary edge is
+// handled as if both its faces were its only one.
+func (c *complex) across(sc *scratch) []int32 {
+	nf := int32(len(c.faces))
+	sc.across = resize(sc.across, 3*int(nf)+3)
+	across := sc.across
+	he, edgeStart := c.he, c.edgeStart
+	var over int32 // edges with more than two faces
+	for e := range c.edges() {
+		s, n := edgeStart[e], edgeStart[e+1]-edgeStart[e]
+		two := int32(b2u8(n == 2))
+		over |= int32(b2u8(n > 2))
+		f, g := &he[s], &he[s+two]
+		// Across f is g's face on a two-face edge, nf on a boundary edge.
+		gf := g.face*two + nf*(1-two)
+		ff := f.face*two + nf*(1-two)
+		across[3*f.face+int32(f.local)] = gf
+		across[3*g.face+int32(g.local)] = ff
+	}
+	if over != 0 {
+		return nil
+	}
+	across[3*nf], across[3*nf+1], across[3*nf+2] = nf, nf, nf
+	return across
+}
+
+// wlGather runs the rounds of wlLabels on a surface whose edges have one or
+// two faces: a face's neighbour sums are then the terms of the faces across
+// its edges, with the term of the missing face on a boundary edge 0 (sum
+// minus own term in wlLabels' general rounds, the same values).
+func (c *complex) wlGather(labels []uint64, classes int, across []int32, sc *scratch) ([]uint64, int) {
+	nf := len(labels)
+	set := &sc.set
+	// term and next have an extra entry, nf, that stays 0.
+	sc.term, sc.next = resize(sc.term, nf+1), resize(sc.next, nf+1)
+	term, next := sc.term, sc.next
+	for f, l := range labels {
+		term[f] = neighbourTerm(l)
+	}
+	term[nf], next[nf] = 0, 0
+	iterations := 0
+	for iterations < maxWLIterations {
+		round := uint64(iterations + 1)
+		for f := range labels {
+			x := across[3*f:][:3]
+			a, b, d := sort3(term[x[0]], term[x[1]], term[x[2]])
+			l := relabel(round, labels[f], a, b, d)
+			labels[f] = l
+			next[f] = neighbourTerm(l)
+		}
+		term, next = next, term
+		iterations++
+		// Refinement only ever splits classes: the same number means the
+		// partition is stable and further rounds add nothing.
+		n := set.count(labels, classes)
+		if n == classes {
+			break
+		}
+		classes = n
+	}
+	return set.sorted(labels), iterations
+}
+
 // labelSet counts the distinct values of a list of labels: open addressing
 // with linear probing over a power-of-two table indexed by a label's top
 // bits (labels come out of mix, so those are evenly spread), kept at most
-// half full. 0 marks an empty slot; the label 0 is counted apart, in the
-// extra last entry of counts.
+// half full. 0 marks an empty slot; the label 0 is counted apart.
 type labelSet struct {
 	keys   []uint64
-	counts []int32 // counts[i] for keys[i]; counts[len(keys)] for the label 0
-	shift  uint    // 64 - log2(len(keys))
-	n      int     // distinct labels in keys (0 not included)
+	shift  uint     // 64 - log2(len(keys))
+	n      int      // distinct labels in keys (0 not included)
+	zero   bool     // the label 0 was counted
+	miss   []uint64 // labels count left for probing
+	counts []int32  // sorted's
 }
 
 // reset empties the set, sized for about want distinct labels.
 func (s *labelSet) reset(want int) {
-	size, shift := 16, uint(60)
-	for size < 2*want {
+	size, shift := 64, uint(58)
+	for size < 4*want {
 		size, shift = 2*size, shift-1
 	}
-	if len(s.keys) < size {
-		s.keys, s.counts = make([]uint64, size), make([]int32, size+1)
+	if cap(s.keys) < size {
+		s.keys = make([]uint64, size)
 	} else {
-		s.keys, s.counts = s.keys[:size], s.counts[:size+1]
+		s.keys = s.keys[:size]
 		clear(s.keys)
-		clear(s.counts)
 	}
-	s.shift, s.n = shift, 0
+	s.shift, s.n, s.zero = shift, 0, false
 }
 
 // count resets the set to labels and returns their number of distinct
 // values; want is a guess of that number, to size the table.
 //
 // The loop is shaped for WebAssembly, where every taken branch is a jump
-// through a dispatch table: a label already in its home slot, by far the
-// most common case, goes straight to its count; anything else goes to
-// slot, a call, which the compiler lays out of the way of that path.
+// through a dispatch table: it has none. A label whose home slot is empty
+// is stored there, one already there is found there, and any other (the
+// home slot holds another label) is written to a list that is probed for
+// after the loop. The label 0, which marks empty slots, is only noted.
 func (s *labelSet) count(labels []uint64, want int) int {
 	s.reset(want)
-	keys, counts, shift := s.keys, s.counts, s.shift
+	keys, shift := s.keys, s.shift
+	s.miss = resize(s.miss, len(labels))
+	miss := s.miss
+	m, added, zero := 0, 0, uint8(0)
 	for _, l := range labels {
 		i := l >> shift
-		if keys[i] != l || l == 0 {
-			i = s.slot(l)
-			keys, counts, shift = s.keys, s.counts, s.shift
+		zero |= b2u8(l == 0)
+		if k := keys[i]; k != l {
+			miss[m] = l
+			m += int(b2u8(k != 0))
+			keys[i] = k | l&-uint64(b2u8(k == 0))
+			added += int(b2u8(k == 0))
 		}
-		counts[i]++
+	}
+	s.n, s.zero = added, zero != 0
+	// The home slots alone may have filled the table over half full (or
+	// wholly, leaving insert no empty slot to stop at).
+	for 2*s.n > len(s.keys) {
+		s.grow()
+	}
+	for _, l := range miss[:m] {
+		if l != 0 {
+			s.insert(l)
+		}
 	}
 	n := s.n
-	if counts[len(keys)] > 0 {
+	if s.zero {
 		n++
 	}
 	return n
 }
 
-// slot returns the index in counts for l, inserting l if it is new (and
-// growing the table if it gets over half full).
-//
-//go:noinline
-func (s *labelSet) slot(l uint64) uint64 {
-	if l == 0 {
-		return uint64(len(s.keys))
-	}
+// insert adds l (not 0) to the set if it is not in it yet, growing the
+// table if it gets over half full.
+func (s *labelSet) insert(l uint64) {
 	mask := uint64(len(s.keys) - 1)
 	i := l >> s.shift
 	for s.keys[i] != l && s.keys[i] != 0 {
 		i = (i + 1) & mask
 	}
 	if s.keys[i] == l {
-		return i
+		return
 	}
 	s.keys[i] = l
 	s.n++
-	if 2*s.n <= len(s.keys) {
-		return i
+	if 2*s.n > len(s.keys) {
+		s.grow()
 	}
-	s.grow()
-	mask = uint64(len(s.keys) - 1)
-	i = l >> s.shift
+}
+
+// slot returns the index of l (in the set, not 0) in keys.
+//
+//go:noinline
+func (s *labelSet) slot(l uint64) uint64 {
+	mask := uint64(len(s.keys) - 1)
+	i := l >> s.shift
 	for s.keys[i] != l {
 		i = (i + 1) & mask
 	}
 	return i
 }
 
-// grow doubles the table, keeping its keys and counts.
+// grow doubles the table, keeping its keys.
 func (s *labelSet) grow() {
-	keys, counts := s.keys, s.counts
-	s.keys, s.counts = make([]uint64, 2*len(keys)), make([]int32, 2*len(keys)+1)
+	keys := s.keys
+	s.keys = make([]uint64, 2*len(keys))
 	s.shift--
-	s.counts[len(s.keys)] = counts[len(keys)]
 	mask := uint64(len(s.keys) - 1)
-	for j, k := range keys {
+	for _, k := range keys {
 		if k == 0 {
 			continue
 		}
@@ -393,31 +486,48 @@ func (s *labelSet) grow() {
 		for s.keys[i] != 0 {
 			i = (i + 1) & mask
 		}
-		s.keys[i], s.counts[i] = k, counts[j]
+		s.keys[i] = k
 	}
 }
 
-// sorted writes the set's labels, each as many times as it was counted, in
-// increasing order into out (which has room for all of them).
-func (s *labelSet) sorted(out []uint64) []uint64 {
+// sorted writes labels, the list the set was last reset to, in increasing
+// order into labels: each distinct label, sorted, as many times as it
+// occurs.
+func (s *labelSet) sorted(labels []uint64) []uint64 {
+	keys, shift := s.keys, s.shift
+	s.counts = resize(s.counts, len(keys)+1)
+	counts := s.counts
+	clear(counts)
+	zeros := int32(0)
+	for _, l := range labels {
+		i := l >> shift
+		if keys[i] != l || l == 0 {
+			if l == 0 {
+				zeros++
+				continue
+			}
+			i = s.slot(l)
+		}
+		counts[i]++
+	}
 	distinct := make([]uint64, 0, s.n)
-	for _, k := range s.keys {
+	for _, k := range keys {
 		if k != 0 {
 			distinct = append(distinct, k)
 		}
 	}
 	sortLabels(distinct)
-	out = out[:0]
-	for range s.counts[len(s.keys)] {
+	out := labels[:0]
+	for range zeros {
 		out = append(out, 0)
 	}
-	mask := uint64(len(s.keys) - 1)
+	mask := uint64(len(keys) - 1)
 	for _, k := range distinct {
-		i := k >> s.shift
-		for s.keys[i] != k {
+		i := k >> shift
+		for keys[i] != k {
 			i = (i + 1) & mask
 		}
-		for range s.counts[i] {
+		for range counts[i] {
 			out = append(out, k)
 		}
 	}
