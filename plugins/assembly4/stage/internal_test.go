@@ -2,6 +2,7 @@ package stage
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -115,5 +116,79 @@ func TestRepeatedKeys(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, string(h.Output()))
 		})
+	}
+}
+
+// TestTidyAsRound holds tidy to its definition with math.Round and math.Max.
+func TestTidyAsRound(t *testing.T) {
+	want := func(v float64) float64 {
+		r := math.Round(v)
+		if math.Abs(v-r) <= 1e-12*math.Max(1, math.Abs(v)) {
+			if r == 0 {
+				return 0
+			}
+			return r
+		}
+		return v
+	}
+	vals := []float64{0, math.Copysign(0, -1), 0.5, -0.5, 1.5, 2.5, 1e-13, -1e-13, 1 + 1e-13, 3 - 2e-12,
+		5e11 + 0.5, 5e11 + 1.5, -(5e11 + 0.5), 4e12 + 0.5, 4e12 + 2.5, 1<<52 - 0.5, 1 << 53, 1e300,
+		math.Inf(1), math.Inf(-1), math.NaN(), math.SmallestNonzeroFloat64, math.MaxFloat64}
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 200000; i++ {
+		v := float64(r.Int64N(1<<40)-1<<39) / 2
+		switch i % 4 {
+		case 1:
+			v += (r.Float64() - 0.5) * 1e-11 * math.Max(1, math.Abs(v))
+		case 2:
+			v = math.Float64frombits(r.Uint64())
+		case 3:
+			v = (r.Float64() - 0.5) * math.Pow(10, float64(r.IntN(30)-10))
+		}
+		vals = append(vals, v, math.Nextafter(v, 0), math.Nextafter(v, math.Inf(1)))
+	}
+	for _, v := range vals {
+		got, w := tidy(v), want(v)
+		if math.Float64bits(got) != math.Float64bits(w) && !(math.IsNaN(got) && math.IsNaN(w)) {
+			t.Fatalf("tidy(%v) = %v, want %v", v, got, w)
+		}
+	}
+}
+
+// TestTransformPointsTidies holds transformPoints' written-out tidy to tidy.
+func TestTransformPointsTidies(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n < 200; n++ {
+		m, err := rigid([3]float64{float64(r.IntN(21) - 10), r.Float64() * 10, 0.5},
+			[3]float64{float64(r.IntN(3)), float64(r.IntN(3)), 1}, float64(r.IntN(8)*45)+float64(r.IntN(2))*r.Float64())
+		require.NoError(t, err)
+		v := make([][3]float64, 500)
+		for i := range v {
+			for k := range v[i] {
+				v[i][k] = float64(r.IntN(2001)-1000) / 8
+				if r.IntN(3) == 0 {
+					v[i][k] += (r.Float64() - 0.5) * 1e-9
+				}
+			}
+		}
+		v[0] = [3]float64{math.Inf(1), math.NaN(), 1e300}
+		want := make([][3]float64, len(v))
+		for i, p := range v {
+			x, y, z := p[0], p[1], p[2]
+			want[i] = [3]float64{
+				tidy(m[0]*x + m[1]*y + m[2]*z + m[3]),
+				tidy(m[4]*x + m[5]*y + m[6]*z + m[7]),
+				tidy(m[8]*x + m[9]*y + m[10]*z + m[11]),
+			}
+		}
+		m.transformPoints(v)
+		for i := range v {
+			for k := range v[i] {
+				g, w := v[i][k], want[i][k]
+				if math.Float64bits(g) != math.Float64bits(w) && !(math.IsNaN(g) && math.IsNaN(w)) {
+					t.Fatalf("point %d coordinate %d: %v, want %v", i, k, g, w)
+				}
+			}
+		}
 	}
 }

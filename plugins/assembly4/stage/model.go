@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -120,7 +119,7 @@ func decode(input []byte) (*assembly, error) {
 	a := &assembly{doc: doc, byName: map[string]int{}}
 	if raw, ok := doc.Lookup("units"); ok {
 		var units string
-		if err := json.Unmarshal(raw, &units); err != nil {
+		if err := decodeString(raw, &units); err != nil {
 			return nil, fmt.Errorf("%w: units: %w", ErrInvalidDocument, err)
 		}
 		if units != "" && units != "mm" && units != "m" {
@@ -152,7 +151,7 @@ func decode(input []byte) (*assembly, error) {
 		a.vertices += int64(len(p.verts))
 	}
 	if raw, ok := doc.Lookup("constraints"); ok {
-		if err := json.Unmarshal(raw, &a.constraints); err != nil {
+		if err := decodeConstraints(raw, &a.constraints); err != nil {
 			return nil, fmt.Errorf("%w: constraints: %w", ErrInvalidDocument, err)
 		}
 	}
@@ -260,18 +259,18 @@ func rescan(input []byte) (*docjson.Object, []*part, error) {
 // part (named).
 func (p *part) fill() error {
 	obj := p.obj
-	if err := unmarshalField(obj, "name", &p.name); err != nil {
+	if err := field(obj, "name", func(raw []byte) error { return decodeString(raw, &p.name) }); err != nil {
 		return err
 	}
 	if p.name == "" {
 		return errors.New(`missing "name"`)
 	}
 	p.named = true
-	if err := unmarshalField(obj, "grounded", &p.grounded); err != nil {
+	if err := field(obj, "grounded", func(raw []byte) error { return decodeBool(raw, &p.grounded) }); err != nil {
 		return err
 	}
 	var placement *placementJSON
-	if err := unmarshalField(obj, "placement", &placement); err != nil {
+	if err := field(obj, "placement", func(raw []byte) error { return decodePlacement(raw, &placement) }); err != nil {
 		return err
 	}
 	var err error
@@ -282,7 +281,7 @@ func (p *part) fill() error {
 		}
 	}
 	var lcs map[string]lcsJSON
-	if err := unmarshalField(obj, "lcs", &lcs); err != nil {
+	if err := field(obj, "lcs", func(raw []byte) error { return decodeLCS(raw, &lcs) }); err != nil {
 		return err
 	}
 	for _, name := range sortedKeys(lcs) {
@@ -320,14 +319,14 @@ func (p *part) fill() error {
 	return nil
 }
 
-// unmarshalField decodes obj's member key into v, leaving v alone when the
-// member is absent.
-func unmarshalField(obj *docjson.Object, key string, v any) error {
+// field decodes obj's member key with decode, leaving the value alone when
+// the member is absent; an error names the member.
+func field(obj *docjson.Object, key string, decode func(raw []byte) error) error {
 	raw, ok := obj.Lookup(key)
 	if !ok {
 		return nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := decode(raw); err != nil {
 		return fmt.Errorf("%s: %w", key, err)
 	}
 	return nil

@@ -99,15 +99,46 @@ func (a mat4) inverse() mat4 {
 	return r
 }
 
-// transformPoints applies a to the points v, in place.
+// transformPoints applies a to the points v, in place, each coordinate
+// tidied (see tidy).
+//
+// tidy is written out for the common case, no coordinate near an integer,
+// with one branch per point: its comparisons set a flag, which the compiler
+// makes conditional selects, not jumps (each taken branch costs an indirect
+// jump in WebAssembly); a point with a coordinate near an integer goes
+// through tidy.
 func (a mat4) transformPoints(v [][3]float64) {
 	for i := range v {
 		x, y, z := v[i][0], v[i][1], v[i][2]
-		v[i] = [3]float64{
-			tidy(a[0]*x + a[1]*y + a[2]*z + a[3]),
-			tidy(a[4]*x + a[5]*y + a[6]*z + a[7]),
-			tidy(a[8]*x + a[9]*y + a[10]*z + a[11]),
+		px := a[0]*x + a[1]*y + a[2]*z + a[3]
+		py := a[4]*x + a[5]*y + a[6]*z + a[7]
+		pz := a[8]*x + a[9]*y + a[10]*z + a[11]
+		dx := math.Abs(px - math.RoundToEven(px))
+		dy := math.Abs(py - math.RoundToEven(py))
+		dz := math.Abs(pz - math.RoundToEven(pz))
+		near := 0
+		if dx <= 1e-12 {
+			near = 1
 		}
+		if dx <= 1e-12*math.Abs(px) {
+			near = 1
+		}
+		if dy <= 1e-12 {
+			near = 1
+		}
+		if dy <= 1e-12*math.Abs(py) {
+			near = 1
+		}
+		if dz <= 1e-12 {
+			near = 1
+		}
+		if dz <= 1e-12*math.Abs(pz) {
+			near = 1
+		}
+		if near != 0 {
+			px, py, pz = tidy(px), tidy(py), tidy(pz)
+		}
+		v[i] = [3]float64{px, py, pz}
 	}
 }
 
@@ -147,13 +178,24 @@ func (a mat4) axisAngle() (axis [3]float64, angleDeg float64) {
 
 // tidy snaps v to the nearest integer when it is within rounding noise of it
 // (1e-12 relative), so that exact geometry stays exact in the output.
+//
+// It is written for WebAssembly, where math.RoundToEven is one instruction
+// (f64.nearest) but math.Round and math.Max are calls with branches: the
+// nearest integer by RoundToEven, which differs from Round's only for a
+// half (d == 0.5), where Round's is taken; and 1e-12·max(1, |v|) as two
+// comparisons (the product by 1e-12 is monotonic, so the bound is the
+// larger of 1e-12 and 1e-12·|v|). transformPoints writes the test out.
 func tidy(v float64) float64 {
-	r := math.Round(v)
-	if math.Abs(v-r) <= 1e-12*math.Max(1, math.Abs(v)) {
-		if r == 0 {
-			return 0 // never -0
-		}
-		return r
+	r := math.RoundToEven(v)
+	d := math.Abs(v - r)
+	if !(d <= 1e-12 || d <= 1e-12*math.Abs(v)) {
+		return v // NaN and ±Inf too: d is NaN
 	}
-	return v
+	if d == 0.5 {
+		r = math.Round(v)
+	}
+	if r == 0 {
+		return 0 // never -0
+	}
+	return r
 }
