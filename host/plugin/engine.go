@@ -175,6 +175,13 @@ func (e *Engine) load(ctx context.Context, wasm []byte) (*Plugin, error) {
 		return nil, refuse(problems...)
 	}
 	limits := e.policy.Effective(m.Limits)
+	if m.Limits != nil && m.Limits.MemoryMB > limits.MemoryMB {
+		// A Go plugin built with sdk.RunWithMemoryLimit sizes its garbage
+		// collection by the manifest's limit: with less, it may run out of
+		// memory where it would otherwise have collected in time.
+		e.logger.LogAttrs(ctx, slog.LevelWarn, "the policy caps the plugin's memory below what its manifest asks for",
+			slog.String("plugin", m.Ref()), slog.Int64("manifest_memory_mb", m.Limits.MemoryMB), slog.Int64("memory_mb", limits.MemoryMB))
+	}
 	code := instrumented
 	if ierr != nil {
 		code = wasm

@@ -281,6 +281,17 @@ func TestPolicyCaps(t *testing.T) {
 		assert.Equal(t, int64(2), got.MemoryMB)
 		got = Policy{}.Effective(nil)
 		assert.Equal(t, DefaultPolicy().DefaultMemoryMB, got.MemoryMB)
+
+		// Capping below the manifest's ask is logged at load (a Go plugin
+		// sizes its garbage collection by the manifest's limit).
+		warning := "the policy caps the plugin's memory below what its manifest asks for"
+		f := newFixture(t, Policy{MaxMemoryMB: 8})
+		assert.Equal(t, int64(8), f.load(t, "valid/ok.wasm").Limits().MemoryMB) // asks for 16
+		assert.Contains(t, f.logs.String(), warning)
+		assert.Contains(t, f.logs.String(), `"manifest_memory_mb":16,"memory_mb":8`)
+		f2 := newFixture(t, Policy{})
+		f2.load(t, "valid/ok.wasm")
+		assert.NotContains(t, f2.logs.String(), warning)
 	})
 }
 

@@ -240,6 +240,9 @@ compile. Use it with sdk/go:
 				}
 			}
 			spec := gen.Spec{Package: pkg, Plugin: m.Name, Version: m.Version, Stage: m.Stage}
+			if m.Limits != nil {
+				spec.MemoryMB = m.Limits.MemoryMB
+			}
 			for _, p := range m.Phases {
 				spec.Phases = append(spec.Phases, gen.Phase{Name: p.Name, Step: p.Step, MapsTo: p.MapsTo, Description: p.Description})
 			}

@@ -7,3 +7,8 @@ package sdk
 func Run(stage Stage) int32 {
 	return 1
 }
+
+// RunWithMemoryLimit is Run's native counterpart: it reports failure.
+func RunWithMemoryLimit(stage Stage, memoryMB int64) int32 {
+	return 1
+}

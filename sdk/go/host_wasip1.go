@@ -2,7 +2,10 @@
 
 package sdk
 
-import "unsafe"
+import (
+	"runtime/debug"
+	"unsafe"
+)
 
 //go:wasmimport phasehost input_len
 func hostInputLen() int32
@@ -34,6 +37,19 @@ var _ Host = (*wasmHost)(nil)
 // value for the plugin's exported run function.
 func Run(stage Stage) int32 {
 	return Exec(&wasmHost{}, stage)
+}
+
+// RunWithMemoryLimit is Run for a plugin whose manifest sets
+// limits.memory_mb (the generated phases.MemoryMB): the guest's garbage
+// collector then runs only when the heap nears three quarters of that limit,
+// instead of each time the heap doubles (see gcLimit). With memoryMB 0 it is
+// Run.
+func RunWithMemoryLimit(stage Stage, memoryMB int64) int32 {
+	if limit, ok := gcLimit(memoryMB); ok {
+		debug.SetMemoryLimit(limit)
+		debug.SetGCPercent(-1)
+	}
+	return Run(stage)
 }
 
 func (h *wasmHost) Input() []byte {

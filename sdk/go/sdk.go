@@ -5,7 +5,7 @@
 // to Run, which binds the Host to the ABI v1 imports of the "phasehost" module:
 //
 //	//go:wasmexport run
-//	func run() int32 { return sdk.Run(stage) }
+//	func run() int32 { return sdk.RunWithMemoryLimit(stage, phases.MemoryMB) }
 //
 //	func stage(h sdk.Host) error {
 //		in, err := sdk.Input[MyInput](h)
@@ -15,6 +15,9 @@
 //		}
 //		return sdk.Output(h, result)
 //	}
+//
+// RunWithMemoryLimit is Run with the guest's garbage collection sized by the
+// manifest's memory limit (see gcLimit); Run keeps Go's default.
 //
 // Phases are the constants that `phasectl plugin gen` writes from the plugin's
 // manifest; a phase the manifest does not declare has no constant, so naming it

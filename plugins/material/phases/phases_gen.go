@@ -12,6 +12,11 @@ const (
 	Stage   = "material"
 )
 
+// MemoryMB is the memory limit the manifest asks for, in MiB (0: it asks for
+// none and the host's default applies). Give it to sdk.RunWithMemoryLimit,
+// which lets the guest's garbage collector wait until memory runs short.
+const MemoryMB = 256
+
 // Phase is a declared phase. Only this package can make one; the zero value
 // has PhaseID -1, which every host refuses.
 type Phase struct{ id int32 }

@@ -30,6 +30,8 @@ type Spec struct {
 	Version string // manifest version
 	Stage   string
 	Phases  []Phase
+	// MemoryMB is the manifest's limits.memory_mb; 0 when it sets none.
+	MemoryMB int64
 }
 
 // GoName turns a phase name such as "SOLVER_START" into "SolverStart".
@@ -97,6 +99,11 @@ const (
 	Version = {{printf "%q" .Spec.Version}}
 	Stage   = {{printf "%q" .Spec.Stage}}
 )
+
+// MemoryMB is the memory limit the manifest asks for, in MiB (0: it asks for
+// none and the host's default applies). Give it to sdk.RunWithMemoryLimit,
+// which lets the guest's garbage collector wait until memory runs short.
+const MemoryMB = {{.Spec.MemoryMB}}
 
 // Phase is a declared phase. Only this package can make one; the zero value
 // has PhaseID -1, which every host refuses.

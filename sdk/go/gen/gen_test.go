@@ -22,6 +22,18 @@ func TestGoName(t *testing.T) {
 	}
 }
 
+func TestGenerateMemoryMB(t *testing.T) {
+	s := spec
+	s.MemoryMB = 256
+	src, err := Generate(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), "\nconst MemoryMB = 256\n") {
+		t.Errorf("no MemoryMB = 256 in:\n%s", src)
+	}
+}
+
 func TestGenerateRefusals(t *testing.T) {
 	cases := map[string]Spec{
 		`package "1x" is not a Go identifier`:                     {Package: "1x"},
