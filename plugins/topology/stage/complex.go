@@ -23,9 +23,13 @@ type complex struct {
 	// in order of (lower vertex, higher vertex).
 	he        []halfEdge
 	edgeStart []int32
-	edgeLo    []int32    // lower vertex of each edge
-	faceEdge  [][3]int32 // faceEdge[f][k] is the edge from corner k to k+1
-	valence   []int32    // distinct edges at each vertex
+	valence   []int32 // distinct edges at each vertex
+
+	// across[3f+k] is the face across the edge from corner k to k+1 of
+	// face f, or nf on a boundary edge; across[3nf:3nf+3] are nf too. It
+	// holds only when twoFaced: no edge has more than two faces.
+	across   []int32
+	twoFaced bool
 }
 
 type halfEdge struct {
@@ -70,14 +74,14 @@ type scratch struct {
 	he, tmp  []halfEdge
 	faceEdge [][3]int32
 	valence  []int32
+	across   []int32
 
-	byLo, byHi        []int32
-	edgeStart, edgeLo []int32
-	labels, term      []uint64
-	sum, next         []uint64
-	across            []int32
-	set               labelSet
-	msg               []byte // the message hash hashes
+	byLo, byHi   []int32
+	edgeStart    []int32
+	labels, term []uint64
+	sum, next    []uint64
+	set          labelSet
+	msg          []byte // the message hash hashes
 
 	// validate's
 	parent, links, cornerOf []int32
@@ -157,16 +161,24 @@ func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex 
 
 	// Number the edges: a half-edge whose (lo, hi) differs from the one
 	// before it starts a new edge. Every half-edge writes its edge's end
-	// (the last write wins) and lower vertex; valences count new edges.
-	// Every face's three edges are written: faceEdge needs no clearing.
-	sc.faceEdge, sc.valence = resize(sc.faceEdge, nf), resize(sc.valence, nv)
-	faceEdge, valence := sc.faceEdge, sc.valence
+	// (the last write wins); valences count new edges. Every half-edge
+	// also links its face to the face across: the first of an edge to nf
+	// (none, so far), the second to the first and the first to the
+	// second (the first of an edge links its predecessor's slot to the
+	// spare slot 3nf instead). A third half-edge on an edge clears
+	// twoFaced, and across is then not used.
+	sc.valence = resize(sc.valence, nv)
+	valence := sc.valence
 	clear(valence)
-	sc.edgeStart, sc.edgeLo = resize(sc.edgeStart, 3*nf+1), resize(sc.edgeLo, 3*nf)
-	edgeStart, edgeLo := sc.edgeStart, sc.edgeLo
+	sc.edgeStart = resize(sc.edgeStart, 3*nf+1)
+	edgeStart := sc.edgeStart
+	sc.across = resize(sc.across, 3*nf+3)
+	across := sc.across
 	edgeStart[0] = 0
 	e := int32(-1)
 	prev := ^uint64(0) // no (lo, hi) pair
+	spare := int32(3 * nf)
+	prevSlot, prevFace, prevSame, over := spare, int32(nf), int32(0), int32(0)
 	for i := range he {
 		h := &he[i]
 		key := uint64(h.lo)<<32 | uint64(h.hi)
@@ -174,16 +186,35 @@ func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex 
 		prev = key
 		e += isNew
 		edgeStart[e+1] = int32(i + 1)
-		edgeLo[e] = h.lo
 		valence[h.lo] += isNew
 		valence[h.hi] += isNew
-		faceEdge[h.face][h.local] = e
+		same := 1 - isNew
+		slot := 3*h.face + int32(h.local)
+		across[slot] = int32(nf) + (prevFace-int32(nf))*same
+		across[prevSlot*same+spare*isNew] = h.face
+		over |= same & prevSame
+		prevSlot, prevFace, prevSame = slot, h.face, same
 	}
+	across[spare] = int32(nf)
+	across[spare+1], across[spare+2] = int32(nf), int32(nf)
 	ne := int(e + 1)
 	c.edgeStart = edgeStart[:ne+1]
-	c.edgeLo = edgeLo[:ne]
-	c.faceEdge, c.valence = faceEdge, valence
+	c.valence = valence
+	c.across, c.twoFaced = across, over == 0
 	return c
+}
+
+// faceEdges returns, for each face f and corner k, the edge from corner k
+// to k+1, in sc.
+func (c *complex) faceEdges(sc *scratch) [][3]int32 {
+	sc.faceEdge = resize(sc.faceEdge, len(c.faces))
+	faceEdge := sc.faceEdge
+	for e := range c.edges() {
+		for _, h := range c.edgeHalves(e) {
+			faceEdge[h.face][h.local] = int32(e)
+		}
+	}
+	return faceEdge
 }
 
 // Weisfeiler–Lehman refinement over the face-adjacency graph.
@@ -244,23 +275,32 @@ func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 	nf := len(c.faces)
 	sc.labels = resize(sc.labels, nf)
 	labels := sc.labels
+	valence := c.valence
+	if c.twoFaced {
+		// An edge's faces are 2, or 1 where there is no face across.
+		across := c.across
+		for f := range c.faces {
+			t, x := &c.faces[f], across[3*f:][:3]
+			v0, v1, v2 := sort3(uint64(valence[t[0]]), uint64(valence[t[1]]), uint64(valence[t[2]]))
+			m0, m1, m2 := sort3(uint64(2-b2u8(x[0] == int32(nf))), uint64(2-b2u8(x[1] == int32(nf))), uint64(2-b2u8(x[2] == int32(nf))))
+			h := combine(combine(combine(uint64(0x5157), v0), v1), v2)
+			labels[f] = combine(combine(combine(h, m0), m1), m2)
+		}
+		// The sum over an edge's other faces is then the term of the face
+		// across it, or 0: each round gathers three terms per face rather
+		// than adding every face's term into its three edges' sums.
+		return c.wlGather(labels, sc.set.count(labels, 1), across, sc)
+	}
+	faceEdge := c.faceEdges(sc)
 	for f := range c.faces {
-		t, fe := &c.faces[f], &c.faceEdge[f]
-		v0, v1, v2 := sort3(uint64(c.valence[t[0]]), uint64(c.valence[t[1]]), uint64(c.valence[t[2]]))
+		t, fe := &c.faces[f], &faceEdge[f]
+		v0, v1, v2 := sort3(uint64(valence[t[0]]), uint64(valence[t[1]]), uint64(valence[t[2]]))
 		m0, m1, m2 := sort3(uint64(c.edgeFaces(int(fe[0]))), uint64(c.edgeFaces(int(fe[1]))), uint64(c.edgeFaces(int(fe[2]))))
 		h := combine(combine(combine(uint64(0x5157), v0), v1), v2)
 		labels[f] = combine(combine(combine(h, m0), m1), m2)
 	}
 	set := &sc.set
 	classes := set.count(labels, 1)
-
-	// On a surface whose edges all have one or two faces, the sum over an
-	// edge's other faces is the term of the face across it, or 0: each
-	// round gathers three terms per face (see across) rather than adding
-	// every face's term into its three edges' sums.
-	if across := c.across(sc); across != nil {
-		return c.wlGather(labels, classes, across, sc)
-	}
 
 	// term[f] is face f's label as it enters the sums, sum[e] the sum over
 	// the faces on edge e. Each round relabels every face from the current
@@ -269,7 +309,7 @@ func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 	term, sum, next := sc.term, sc.sum, sc.next
 	clear(sum)
 	for f, l := range labels {
-		t, fe := neighbourTerm(l), &c.faceEdge[f]
+		t, fe := neighbourTerm(l), &faceEdge[f]
 		term[f] = t
 		sum[fe[0]] += t
 		sum[fe[1]] += t
@@ -280,7 +320,7 @@ func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 		round := uint64(iterations + 1)
 		clear(next)
 		for f := range labels {
-			own, fe := term[f], &c.faceEdge[f]
+			own, fe := term[f], &faceEdge[f]
 			e0, e1, e2 := fe[0], fe[1], fe[2]
 			a, b, d := sort3(sum[e0]-own, sum[e1]-own, sum[e2]-own)
 			l := relabel(round, labels[f], a, b, d)
@@ -302,37 +342,6 @@ func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 		classes = n
 	}
 	return set.sorted(labels), iterations
-}
-
-// across returns, for each face f and corner k, the face across the edge
-// from corner k to k+1 in across[3f+k], or nf when no face is (a boundary
-// edge), with across[3nf:3nf+3] = nf as well; nil when some edge has more
-// than two faces. The result is in sc.
-//
-// The loop over the edges has no branch per edge: a boundary edge is
-// handled as if both its faces were its only one.
-func (c *complex) across(sc *scratch) []int32 {
-	nf := int32(len(c.faces))
-	sc.across = resize(sc.across, 3*int(nf)+3)
-	across := sc.across
-	he, edgeStart := c.he, c.edgeStart
-	var over int32 // edges with more than two faces
-	for e := range c.edges() {
-		s, n := edgeStart[e], edgeStart[e+1]-edgeStart[e]
-		two := int32(b2u8(n == 2))
-		over |= int32(b2u8(n > 2))
-		f, g := &he[s], &he[s+two]
-		// Across f is g's face on a two-face edge, nf on a boundary edge.
-		gf := g.face*two + nf*(1-two)
-		ff := f.face*two + nf*(1-two)
-		across[3*f.face+int32(f.local)] = gf
-		across[3*g.face+int32(g.local)] = ff
-	}
-	if over != 0 {
-		return nil
-	}
-	across[3*nf], across[3*nf+1], across[3*nf+2] = nf, nf, nf
-	return across
 }
 
 // wlGather runs the rounds of wlLabels on a surface whose edges have one or
