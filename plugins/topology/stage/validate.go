@@ -332,7 +332,7 @@ func checkEdges(c *complex, sc *scratch) *edgeChecks {
 	}
 	if problems == 0 {
 		x.orientable = true
-		x.faceRoot = components(nf, links, sc)
+		x.faceRoot = components(nf, c.across, sc)
 		return x
 	}
 	x.orientFaces(c, sc)
@@ -377,16 +377,14 @@ func (x *edgeChecks) orientFaces(c *complex, sc *scratch) {
 }
 
 // components returns, for each of nf faces, the first face of its
-// connected component, the faces being joined across the edges as links
-// records them; every edge must be manifold, so that every slot is written.
-// Face f's neighbour across the edge leaving its corner k is the face of
-// the corner linked to slot 0 of corner 3f+k.
+// connected component, the faces being joined across the edges: across
+// is the complex's, on a surface whose every edge has two faces.
 //
 // Each component is walked from its first face with a stack: a neighbour
 // is always pushed, and the top moves past it only if it was not reached
 // yet, so the walk has no branch per neighbour. A face is pushed at most
 // once, so the stack needs room for nf faces.
-func components(nf int, links []int32, sc *scratch) []int32 {
+func components(nf int, across []int32, sc *scratch) []int32 {
 	sc.faceRoot, sc.stack = resize(sc.faceRoot, nf), resize(sc.stack, nf+1)
 	root, stack := sc.faceRoot, sc.stack
 	for f := range root {
@@ -394,7 +392,7 @@ func components(nf int, links []int32, sc *scratch) []int32 {
 	}
 	for f := range root {
 		if root[f] < 0 {
-			walkComponent(int32(f), links, root, stack)
+			walkComponent(int32(f), across, root, stack)
 		}
 	}
 	return root
@@ -403,16 +401,14 @@ func components(nf int, links []int32, sc *scratch) []int32 {
 // walkComponent sets root to r for every face reached from face r.
 //
 //go:noinline
-func walkComponent(r int32, links, root, stack []int32) {
+func walkComponent(r int32, across, root, stack []int32) {
 	root[r], stack[0] = r, r
 	top := 1
 	for top > 0 {
 		top--
 		f := stack[top]
-		// Slot 0 of corners 3f, 3f+1, 3f+2 is at 0, 2, 4; unsigned
-		// division by 3 is a multiply and a shift.
-		l := links[6*f:][:6]
-		g0, g1, g2 := int32(uint32(l[0])>>1/3), int32(uint32(l[2])>>1/3), int32(uint32(l[4])>>1/3)
+		x := across[3*f:][:3]
+		g0, g1, g2 := x[0], x[1], x[2]
 		stack[top] = g0
 		top += int(b2u8(root[g0] < 0))
 		root[g0] = r
@@ -495,10 +491,19 @@ func singleFans(c *complex, links []int32, sc *scratch) bool {
 		}
 		// Leave a corner through one slot, arrive at the linked corner's
 		// slot, leave through its other one.
+		// Two steps per iteration: the loop's jump back, a dispatch under
+		// WebAssembly, is taken half as often; the test after the first
+		// step rarely passes.
 		start := cornerOf[v]
 		i, s, n := start, int32(0), int32(0)
 		for {
 			l := links[2*i+s]
+			i, s = l>>1, 1-l&1
+			n++
+			if i == start {
+				break
+			}
+			l = links[2*i+s]
 			i, s = l>>1, 1-l&1
 			n++
 			if i == start {
