@@ -288,6 +288,64 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 	for i, p := range doc.parts {
 		parts[i] = p.obj
 	}
-	out := doc.obj.AppendWithArray(make([]byte, 0, size), "parts", parts)
+	out := appendWithArray(make([]byte, 0, size), doc.obj, "parts", parts)
 	return h.WriteOutput(out)
+}
+
+// appendWithArray is o.AppendWithArray(buf, key, elems), the same bytes,
+// with the keys written by appendKey.
+func appendWithArray(buf []byte, o *docjson.Object, key string, elems []*docjson.Object) []byte {
+	buf = append(buf, '{')
+	for i, m := range o.Members() {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendKey(buf, m.Key)
+		buf = append(buf, ':')
+		if m.Key != key {
+			buf = append(buf, m.Raw...)
+			continue
+		}
+		buf = append(buf, '[')
+		for j, e := range elems {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendObject(buf, e)
+		}
+		buf = append(buf, ']')
+	}
+	return append(buf, '}')
+}
+
+// appendObject is o.AppendTo(buf, nil), the same bytes, with the keys
+// written by appendKey.
+func appendObject(buf []byte, o *docjson.Object) []byte {
+	buf = append(buf, '{')
+	for i, m := range o.Members() {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendKey(buf, m.Key)
+		buf = append(buf, ':')
+		buf = append(buf, m.Raw...)
+	}
+	return append(buf, '}')
+}
+
+// appendKey is docjson.AppendString: a key of printable ASCII that
+// encoding/json writes as it is (no quote, backslash, or <, > and &, which
+// it escapes) is copied between quotes; others go through
+// docjson.AppendString. docjson.AppendString is json.Marshal, whose
+// reflection and allocation cost several microseconds a key under
+// WebAssembly, and a document has a few keys per part.
+func appendKey(buf []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return docjson.AppendString(buf, k)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, k...)
+	return append(buf, '"')
 }
