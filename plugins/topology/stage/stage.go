@@ -115,12 +115,20 @@ func decodePart(i int, s *docjson.Scanner) (*part, error) {
 		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
 	}
 	p := &part{obj: obj, index: i}
-	name, err := obj.NonEmptyString("name")
-	if err != nil {
-		return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
+	if r, ok := obj.Get("name"); ok {
+		if name, ok := plainString(r); ok {
+			// %q writes such a name between quotes, as it is.
+			p.name, p.label = name, `part "`+name+`"`
+		}
 	}
-	p.name = name
-	p.label = fmt.Sprintf("part %q", name)
+	if p.name == "" {
+		name, err := obj.NonEmptyString("name")
+		if err != nil {
+			return nil, fmt.Errorf("%w: parts[%d]: %w", ErrMalformed, i, err)
+		}
+		p.name = name
+		p.label = fmt.Sprintf("part %q", name)
+	}
 	mr, ok := obj.Get("mesh")
 	switch {
 	case !ok:
@@ -141,6 +149,9 @@ func decodePart(i int, s *docjson.Scanner) (*part, error) {
 }
 
 func decodeConstraint(i int, raw []byte, byName map[string]*part) (constraint, error) {
+	if c, ok := decodeConstraintFast(raw, byName); ok {
+		return c, nil
+	}
 	where := fmt.Sprintf("constraints[%d]", i)
 	obj, err := docjson.ParseObject(raw)
 	if err != nil {
@@ -170,6 +181,57 @@ func decodeConstraint(i int, raw []byte, byName map[string]*part) (constraint, e
 		}
 	}
 	return c, nil
+}
+
+// decodeConstraintFast decodes a constraint whose part and parent names are
+// plain strings (see plainString) naming parts, which is what
+// decodeConstraint makes of it; it reports false for any other, which
+// decodeConstraint then decodes, or reports in error, as before. It makes
+// no messages and no encoding/json calls: those cost several microseconds
+// each under WebAssembly.
+func decodeConstraintFast(raw []byte, byName map[string]*part) (constraint, bool) {
+	obj, err := docjson.ParseObject(raw)
+	if err != nil {
+		return constraint{}, false
+	}
+	var c constraint
+	r, ok := obj.Get("part")
+	if !ok {
+		return constraint{}, false
+	}
+	name, ok := plainString(r)
+	if c.child = byName[name]; !ok || c.child == nil {
+		return constraint{}, false
+	}
+	if r, ok := obj.Get("parent"); ok {
+		name, ok := plainString(r)
+		if c.parent = byName[name]; !ok || c.parent == nil {
+			return constraint{}, false
+		}
+	}
+	return c, true
+}
+
+// plainString returns the value of the JSON string raw, as
+// docjson.Object.NonEmptyString would, when it is made of printable ASCII
+// with no quote or backslash (so it decodes to what is between the quotes)
+// and is not all spaces; otherwise it reports false.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	blank := true
+	for _, c := range in {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+		blank = blank && c == ' '
+	}
+	if blank {
+		return "", false
+	}
+	return string(in), true
 }
 
 // faces returns the triangles whose indices are in range and distinct, and
