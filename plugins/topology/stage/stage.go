@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	sdk "github.com/phasehost/phasehost/sdk/go"
@@ -327,10 +328,7 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 	s := summary{AssemblyHash: assemblyHash}
 	size := len(h.Input()) + 256
 	for i, p := range doc.parts {
-		b, err := json.Marshal(reports[i])
-		if err != nil {
-			return fmt.Errorf("encoding %s topology: %w", p.label, err)
-		}
+		b := appendReport(nil, &reports[i])
 		p.obj.Set("topology", b)
 		size += len(b) + 16
 		if reports[i].ExportOK {
@@ -355,14 +353,14 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 }
 
 // appendWithArray is o.AppendWithArray(buf, key, elems), the same bytes,
-// with the keys written by appendKey.
+// with the keys written by appendString.
 func appendWithArray(buf []byte, o *docjson.Object, key string, elems []*docjson.Object) []byte {
 	buf = append(buf, '{')
 	for i, m := range o.Members() {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendKey(buf, m.Key)
+		buf = appendString(buf, m.Key)
 		buf = append(buf, ':')
 		if m.Key != key {
 			buf = append(buf, m.Raw...)
@@ -381,33 +379,78 @@ func appendWithArray(buf []byte, o *docjson.Object, key string, elems []*docjson
 }
 
 // appendObject is o.AppendTo(buf, nil), the same bytes, with the keys
-// written by appendKey.
+// written by appendString.
 func appendObject(buf []byte, o *docjson.Object) []byte {
 	buf = append(buf, '{')
 	for i, m := range o.Members() {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendKey(buf, m.Key)
+		buf = appendString(buf, m.Key)
 		buf = append(buf, ':')
 		buf = append(buf, m.Raw...)
 	}
 	return append(buf, '}')
 }
 
-// appendKey is docjson.AppendString: a key of printable ASCII that
-// encoding/json writes as it is (no quote, backslash, or <, > and &, which
-// it escapes) is copied between quotes; others go through
-// docjson.AppendString. docjson.AppendString is json.Marshal, whose
-// reflection and allocation cost several microseconds a key under
-// WebAssembly, and a document has a few keys per part.
-func appendKey(buf []byte, k string) []byte {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return docjson.AppendString(buf, k)
+// appendReport appends r as json.Marshal encodes it, the same bytes, with
+// the strings written by appendString: json.Marshal's reflection costs tens of
+// microseconds a report under WebAssembly.
+func appendReport(buf []byte, r *report) []byte {
+	buf = append(buf, `{"hash":`...)
+	buf = appendString(buf, r.Hash)
+	buf = append(buf, `,"vertices":`...)
+	buf = strconv.AppendInt(buf, int64(r.Vertices), 10)
+	buf = append(buf, `,"edges":`...)
+	buf = strconv.AppendInt(buf, int64(r.Edges), 10)
+	buf = append(buf, `,"faces":`...)
+	buf = strconv.AppendInt(buf, int64(r.Faces), 10)
+	buf = append(buf, `,"components":`...)
+	buf = strconv.AppendInt(buf, int64(r.Components), 10)
+	buf = append(buf, `,"euler_characteristic":`...)
+	buf = strconv.AppendInt(buf, int64(r.EulerCharacteristic), 10)
+	buf = append(buf, `,"genus":`...)
+	if r.Genus == nil {
+		buf = append(buf, "null"...)
+	} else {
+		buf = strconv.AppendInt(buf, int64(*r.Genus), 10)
+	}
+	buf = append(buf, `,"watertight":`...)
+	buf = strconv.AppendBool(buf, r.Watertight)
+	buf = append(buf, `,"consistently_oriented":`...)
+	buf = strconv.AppendBool(buf, r.ConsistentlyOriented)
+	buf = append(buf, `,"degenerate_faces":`...)
+	buf = strconv.AppendInt(buf, int64(r.DegenerateFaces), 10)
+	buf = append(buf, `,"problems":`...)
+	if r.Problems == nil {
+		buf = append(buf, "null"...)
+	} else {
+		buf = append(buf, '[')
+		for i, p := range r.Problems {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendString(buf, p)
+		}
+		buf = append(buf, ']')
+	}
+	buf = append(buf, `,"export_ok":`...)
+	buf = strconv.AppendBool(buf, r.ExportOK)
+	return append(buf, '}')
+}
+
+// appendString is docjson.AppendString (json.Marshal of s): a string of
+// printable ASCII that encoding/json writes as it is (no quote, backslash,
+// or <, > and &, which it escapes) is copied between quotes; others go
+// through docjson.AppendString, whose reflection and allocation cost
+// several microseconds a string under WebAssembly.
+func appendString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return docjson.AppendString(buf, s)
 		}
 	}
 	buf = append(buf, '"')
-	buf = append(buf, k...)
+	buf = append(buf, s...)
 	return append(buf, '"')
 }
