@@ -394,10 +394,13 @@ type labelSet struct {
 	counts []int32  // sorted's
 }
 
-// reset empties the set, sized for about want distinct labels.
+// reset empties the set, sized for about want distinct labels: at least
+// four slots a label, and sixteen while that is 65,536 slots or fewer (a
+// label whose home slot another holds goes the slow way, through the miss
+// list; in a table that empty, few do).
 func (s *labelSet) reset(want int) {
-	size, shift := 64, uint(58)
-	for size < 4*want {
+	size, shift := 256, uint(56)
+	for size < 4*want || (size < 16*want && size < 1<<16) {
 		size, shift = 2*size, shift-1
 	}
 	if cap(s.keys) < size {
