@@ -156,8 +156,10 @@ func (a *assembly) encode() ([]byte, error) {
 	// The parts are written in place of the document's "parts" (added last
 	// when it has none).
 	a.doc.Set("parts", nil)
-	// Room for the whole document: the input's members, and the vertices
-	// as written, which take 16 to 60 bytes each (most 50-60 once rotated).
+	// Room for the whole document: the members as they came in, and the
+	// vertices as written, which take 16 to 60 bytes each (most 50-60 once
+	// rotated). A buffer too small is copied to a larger one, one too
+	// large costs memory that a wasm instance must grow into.
 	est := 0
 	for _, m := range a.doc.Members() {
 		est += len(m.Key) + len(m.Raw) + 4
@@ -175,9 +177,17 @@ func (a *assembly) encode() ([]byte, error) {
 		}
 		p.obj.Set("placement", raw)
 		for _, m := range p.obj.Members() {
-			est += len(m.Key) + len(m.Raw) + 4
+			if m.Key != "mesh" || p.mesh == nil {
+				est += len(m.Key) + len(m.Raw) + 4
+				continue
+			}
+			for _, m := range p.mesh.Members() {
+				if m.Key != "vertices" {
+					est += len(m.Key) + len(m.Raw) + 4
+				}
+			}
+			est += 60*len(p.verts) + 16
 		}
-		est += 60 * len(p.verts)
 	}
 	buf := make([]byte, 0, est)
 	var werr error
