@@ -9,10 +9,11 @@ package main
 import (
 	sdk "github.com/phasehost/phasehost/sdk/go"
 
+	"github.com/phasehost/phasehost/plugins/topology/phases"
 	"github.com/phasehost/phasehost/plugins/topology/stage"
 )
 
 //go:wasmexport run
-func run() int32 { return sdk.Run(stage.Stage) }
+func run() int32 { return sdk.RunWithMemoryLimit(stage.Stage, phases.MemoryMB) }
 
 func main() {}
