@@ -65,11 +65,11 @@ func appendVertices(buf []byte, v [][3]float64) ([]byte, error) {
 			if c > 0 {
 				buf = append(buf, ',')
 			}
-			// Most coordinates take appendCoord straight (one call less
-			// per number, which counts in WebAssembly); appendFloat
+			// Most coordinates take AppendFloatFixed straight (one call
+			// less per number, which counts in WebAssembly); appendFloat
 			// decides for the others.
 			if a := math.Abs(v[i][c]); a >= 1e-6 && a < 1e21 {
-				buf = appendCoord(buf, v[i][c])
+				buf = docjson.AppendFloatFixed(buf, v[i][c])
 				continue
 			}
 			var err error

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"runtime"
+	"slices"
 	"strconv"
 )
 
@@ -11,19 +13,147 @@ import (
 // -1, 64) formats it: the shortest decimal that parses back to v, without an
 // exponent. It is the same text, byte for byte, only cheaper in WebAssembly
 // for the magnitudes coordinates have (1e-5 ≤ |v| < 2^53); others, and the
-// rare values it cannot settle quickly, go to strconv.
+// rare values it cannot settle quickly, go to strconv. Like append, it may
+// use buf's spare capacity; it may also leave bytes there past the text it
+// appends (up to 48 bytes past len(buf)).
 //
-// How: v = M × 2^E exactly, so v × 10^k for the k that gives v 17 or 18
-// integer digits is M × 10^k / 2^-E, computed exactly in 128 bits. From
-// that integer and its remainder come v rounded to 15, 16 and 17 significant
-// digits. The shortest decimal is the first of them that parses back to v,
+// How: with 10^e10 ≤ |v| < 10^(e10+1), v rounded to 15, 16 and 17
+// significant digits is the integer nearest to |v| × 10^(n-1-e10), n = 15,
+// 16, 17. The shortest decimal is the first of them that parses back to v,
 // trailing zeros dropped: a float's rounding interval is narrower than the
 // gap between two 15-digit decimals, so if any decimal of at most 15 digits
 // parses back to v it is v rounded to 15 digits; if none does, the 16-digit
 // decimal nearest to v parses back to v or no 16-digit one does (except for
-// M = 2^52, whose interval is lopsided: strconv decides); 17 digits always
-// parse back. Ties, where the nearest decimal is ambiguous, go to strconv.
+// a power of two, whose interval is lopsided); 17 digits always parse back.
+// Whether d × 10^-k parses back to v, for d ≤ 2^53 and k ≤ 22, is whether
+// the float division d / 10^k, both exact, gives v (Clinger's fast path).
+//
+// It gets there two ways, one for WebAssembly, one for native code, which
+// give the same text (the tests hold both to strconv on every target):
+// appendFixedFloat computes the exact product of |v| by a power of ten with
+// float arithmetic (Dekker's two-product), which Go's wasm runs at native
+// speed, where math/bits.Mul64 and 64-bit divisions by a constant cost 6 to
+// 7 times what they cost natively; appendFixedInt computes it in 128-bit
+// integers (see shortestDecimal), faster natively.
 func AppendFloatFixed(buf []byte, v float64) []byte {
+	if runtime.GOARCH == "wasm" {
+		return appendFixedFloat(buf, v)
+	}
+	return appendFixedInt(buf, v)
+}
+
+// appendFixedFloat is AppendFloatFixed for 1e-5 ≤ |v| < 1e15 with float
+// arithmetic: a × 10^k and its rounding error from Dekker's two-product,
+// checked by Clinger's exact division. It leaves to appendFixedInt zero,
+// other magnitudes and the few values it cannot settle: ties, results that
+// round to a power of ten, a 16-digit decimal above 2^53, a power of two
+// that 15 digits do not settle.
+func appendFixedFloat(buf []byte, v float64) []byte {
+	a := math.Abs(v)
+	if !(a >= 1e-5 && a < 1e15) { // NaN included
+		return appendFixedInt(buf, v)
+	}
+	// floor(log10(a)) is est or est+1, est = floor(e2 × log10(2)) for a in
+	// [2^e2, 2^(e2+1)) (78913/2^18 is log10(2) from below, close enough
+	// over this range); which one, the exact a × 10^(14-est) says.
+	e10 := ((int(math.Float64bits(a)>>52) - 1023) * 78913) >> 18
+	k := 14 - e10
+	if uint(k) > 20 {
+		return appendFixedInt(buf, v)
+	}
+	// a × 10^k = x + e exactly (Dekker's two-product: a and 10^k split
+	// into halves of 26 bits, whose products are exact; the conversions
+	// keep the compiler from fusing a multiplication and an addition). It
+	// is written out for each power, as calls are dear in WebAssembly.
+	t := float64(veltkamp * a)
+	ah := float64(t - float64(t-a))
+	al := float64(a - ah)
+	p := &pow10Split[k]
+	x := float64(a * p.v)
+	e := float64(float64(float64(float64(ah*p.hi)-x)+float64(ah*p.lo))+float64(al*p.hi)) + float64(al*p.lo)
+	if x > 1e15 || x == 1e15 && e >= 0 {
+		e10++
+		k--
+		p = &pow10Split[k]
+		x = float64(a * p.v)
+		e = float64(float64(float64(float64(ah*p.hi)-x)+float64(ah*p.lo))+float64(al*p.hi)) + float64(al*p.lo)
+	}
+	// a × 10^k is in [1e14, 1e15): a rounded to 15 digits is the integer
+	// nearest to x + e. x's ulp is below 1: that is r = RoundToEven(x)
+	// unless x is r ± 0.5 (then e decides), as |e| is at most half an ulp
+	// of x.
+	r := math.RoundToEven(x)
+	if f := x - r; f == 0.5 || f == -0.5 {
+		if e == 0 {
+			return appendFixedInt(buf, v) // a tie
+		}
+		if f > 0 && e > 0 {
+			r++
+		} else if f < 0 && e < 0 {
+			r--
+		}
+	}
+	if r < 1e14 || r >= 1e15 {
+		// Rounded up to a power of ten (or est was off).
+		return appendFixedInt(buf, v)
+	}
+	digits, nd := uint64(r), 15
+	if float64(digits)/p.v != a {
+		if math.Float64bits(a)&(1<<52-1) == 0 {
+			// A power of two: its rounding interval is lopsided.
+			return appendFixedInt(buf, v)
+		}
+		// 16 digits: x + e in [1e15, 1e16), x's ulp at most 1 below
+		// 2^53; above, the digits are not exact in float64 and the check
+		// below would not hold.
+		p = &pow10Split[k+1]
+		x = float64(a * p.v)
+		e = float64(float64(float64(float64(ah*p.hi)-x)+float64(ah*p.lo))+float64(al*p.hi)) + float64(al*p.lo)
+		if x >= 1<<53 {
+			return appendFixedInt(buf, v)
+		}
+		r = math.RoundToEven(x)
+		if f := x - r; f == 0 {
+			if e == 0.5 || e == -0.5 { // ulp 1 (x ≥ 2^52): a tie
+				return appendFixedInt(buf, v)
+			}
+		} else if f == 0.5 || f == -0.5 {
+			if e == 0 {
+				return appendFixedInt(buf, v)
+			}
+			if f > 0 && e > 0 {
+				r++
+			} else if f < 0 && e < 0 {
+				r--
+			}
+		}
+		if r >= 1e16 || r > 1<<53 {
+			return appendFixedInt(buf, v)
+		}
+		digits, nd = uint64(r), 16
+		if float64(digits)/p.v != a {
+			// 17 digits, which always parse back: x + e in [1e16,
+			// 1e17), x an integer of ulp 2 to 16; e says how far the
+			// nearest integer is.
+			p = &pow10Split[k+2]
+			x = float64(a * p.v)
+			e = float64(float64(float64(float64(ah*p.hi)-x)+float64(ah*p.lo))+float64(al*p.hi)) + float64(al*p.lo)
+			adj := math.RoundToEven(e)
+			if math.Abs(e-adj) == 0.5 || !(x >= 1e16) {
+				return appendFixedInt(buf, v) // a tie
+			}
+			digits, nd = uint64(x)+uint64(int64(adj)), 17
+			if digits >= 1e17 {
+				return appendFixedInt(buf, v)
+			}
+		}
+	}
+	return appendDecimal(buf, math.Signbit(v), digits, nd, e10)
+}
+
+// appendFixedInt is AppendFloatFixed with the digits from shortestDecimal
+// (128-bit integer products) when it settles them, else strconv's.
+func appendFixedInt(buf []byte, v float64) []byte {
 	a := math.Abs(v)
 	if a == 0 {
 		if math.Signbit(v) {
@@ -44,7 +174,7 @@ func AppendFloatFixed(buf []byte, v float64) []byte {
 	// The nd digits as text at the end of tmp, 8 at a time (see
 	// digitBytes), without their trailing zeros.
 	var tmp [24]byte
-	low, mid := digitBytes(digits%1e8), digitBytes(digits/1e8%1e8)
+	low, mid := digitBytes(uint32(digits%1e8)), digitBytes(uint32(digits/1e8%1e8))
 	tmp[7] = byte('0' + digits/1e16)
 	binary.LittleEndian.PutUint64(tmp[8:], mid+zeros8)
 	binary.LittleEndian.PutUint64(tmp[16:], low+zeros8)
@@ -76,19 +206,120 @@ func AppendFloatFixed(buf []byte, v float64) []byte {
 	return buf
 }
 
+// appendDecimal appends the decimal of nd digits (15 to 17, digits < 10^17,
+// trailing zeros included) whose first is at 10^e10 (-5 ≤ e10 ≤ 14),
+// negative if neg, without its trailing zeros and without an exponent:
+// appendFixedFloat's writer, shaped for WebAssembly (appendFixedInt has its
+// own, with append, faster natively).
+func appendDecimal(buf []byte, neg bool, digits uint64, nd, e10 int) []byte {
+	// The nd digits at the end of tmp[:24], 8 at a time, then without
+	// their trailing zeros. No division of 64-bit integers, which in
+	// WebAssembly are multiplications of 128 bits: digits / 10^8 is the
+	// float quotient's floor, off by one at most (digits is exact in
+	// float64 up to 2^53, and beyond only off by a few units), which the
+	// remainder corrects; the rest is 32-bit.
+	hi := uint64(float64(digits) / 1e8)
+	rem := int64(digits) - int64(hi)*1e8
+	if rem < 0 {
+		hi--
+		rem += 1e8
+	} else if rem >= 1e8 {
+		hi++
+		rem -= 1e8
+	}
+	var tmp [32]byte // 32 bytes at most are cleared without a call
+	top := uint32(hi) / 1e8
+	low, mid := digitBytes(uint32(rem)), digitBytes(uint32(hi)-top*1e8)
+	tmp[7] = byte('0' + top)
+	binary.LittleEndian.PutUint64(tmp[8:], mid+zeros8)
+	binary.LittleEndian.PutUint64(tmp[16:], low+zeros8)
+	// The last digit is low's high byte: its high zero bytes are trailing
+	// zeros. mid is not 0 as digits has at least 15 digits.
+	zeros := bits.LeadingZeros64(low) >> 3
+	if low == 0 {
+		zeros = 8 + bits.LeadingZeros64(mid)>>3
+	}
+	src := 24 - nd // the text is tmp[src:src+n], src 7 to 9
+	n := nd - zeros
+	// The text is written with 8-byte loads and stores that may run past
+	// its end, into room reserved for them, each overwriting the excess of
+	// the one before: no call to memmove per piece.
+	at := len(buf)
+	if cap(buf)-at < 48 {
+		buf = slices.Grow(buf, 48)
+	}
+	out := buf[at : at+48]
+	out[0] = '-'
+	j := 0
+	if neg {
+		j = 1 // past the '-'
+	}
+	// point is the number of digits before the decimal point, 15 at most.
+	switch point := e10 + 1; {
+	case point > 0 && point < n:
+		binary.LittleEndian.PutUint64(out[j:], binary.LittleEndian.Uint64(tmp[src:]))
+		binary.LittleEndian.PutUint64(out[j+8:], binary.LittleEndian.Uint64(tmp[src+8:]))
+		out[j+point] = '.'
+		// The fraction, n - point digits: 16 at most, and fewer than 8
+		// when they start past tmp[16].
+		f := src + point
+		binary.LittleEndian.PutUint64(out[j+point+1:], binary.LittleEndian.Uint64(tmp[f:]))
+		if n-point > 8 {
+			binary.LittleEndian.PutUint64(out[j+point+9:], binary.LittleEndian.Uint64(tmp[f+8:]))
+		}
+		j += n + 1
+	case point <= 0: // -4 at least: e10 ≥ -5
+		out[j], out[j+1] = '0', '.'
+		binary.LittleEndian.PutUint32(out[j+2:], zeros4)
+		j += 2 - point
+		binary.LittleEndian.PutUint64(out[j:], binary.LittleEndian.Uint64(tmp[src:]))
+		binary.LittleEndian.PutUint64(out[j+8:], binary.LittleEndian.Uint64(tmp[src+8:]))
+		out[j+16] = tmp[src+16]
+		j += n
+	default: // an integer: point ≥ n, followed by point - n zeros
+		binary.LittleEndian.PutUint64(out[j:], binary.LittleEndian.Uint64(tmp[src:]))
+		binary.LittleEndian.PutUint64(out[j+8:], binary.LittleEndian.Uint64(tmp[src+8:]))
+		binary.LittleEndian.PutUint64(out[j+n:], zeros8)
+		binary.LittleEndian.PutUint64(out[j+n+8:], zeros8)
+		j += point
+	}
+	return buf[:at+j]
+}
+
 // digitBytes returns the 8 decimal digits of x < 10^8 (with leading zeros)
 // as bytes 0 to 9, the first digit in the low byte, to add '0' to and store
-// little-endian: x is split in halves of 4 digits, in 32-bit lanes, then
-// of 2, in 16-bit lanes, then of 1, dividing each lane by 100 or 10 with a
-// multiplication and a shift, exact in that range. A loop of a division per
-// digit would take a branch per digit, costly in WebAssembly.
-func digitBytes(x uint64) uint64 {
-	v := x/10000 | x%10000<<32
+// little-endian: x is split in halves of 4 digits (a 32-bit division), in
+// 32-bit lanes, then of 2, in 16-bit lanes, then of 1, dividing each lane by
+// 100 or 10 with a multiplication and a shift, exact in that range. A loop
+// of a division per digit would take a branch per digit, costly in
+// WebAssembly.
+func digitBytes(x uint32) uint64 {
+	q := x / 10000
+	v := uint64(q) | uint64(x-q*10000)<<32
 	h := (v * 5243 >> 19) & 0x0000007f0000007f // lane / 100
 	v = h | (v-h*100)<<16
 	t := (v * 103 >> 10) & 0x000f000f000f000f // lane / 10
 	return t | (v-t*10)<<8
 }
+
+// zeros4 is '0' in each of 4 bytes (zeros8's half).
+const zeros4 = zeros8 & 0xffffffff
+
+// veltkamp is Veltkamp's constant for splitting a float64 into halves of
+// 26 bits: 2^27 + 1.
+const veltkamp = 1<<27 + 1
+
+// pow10Split holds 10^k for k in 0..22 (exact) and its halves for Dekker's
+// two-product (see appendFixedFloat).
+var pow10Split = func() (t [23]struct{ v, hi, lo float64 }) {
+	for k := range t {
+		v := pow10Exact[k]
+		s := float64(veltkamp * v)
+		hi := float64(s - float64(s-v))
+		t[k].v, t[k].hi, t[k].lo = v, hi, float64(v-hi)
+	}
+	return t
+}()
 
 // pow10U64 holds 10^n for n in 0..19.
 var pow10U64 = [20]uint64{

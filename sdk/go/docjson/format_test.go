@@ -13,6 +13,13 @@ func checkFormat(t *testing.T, v float64) {
 	if got := AppendFloatFixed(nil, v); string(got) != string(want) {
 		t.Fatalf("AppendFloatFixed(%v) = %s, want %s (bits %#x)", v, got, want, math.Float64bits(v))
 	}
+	// Both ways AppendFloatFixed has, whichever this target takes.
+	if got := appendFixedFloat([]byte("[1,"), v); string(got) != "[1,"+string(want) {
+		t.Fatalf("appendFixedFloat([1,, %v) = %s, want [1,%s (bits %#x)", v, got, want, math.Float64bits(v))
+	}
+	if got := appendFixedInt([]byte("[1,"), v); string(got) != "[1,"+string(want) {
+		t.Fatalf("appendFixedInt([1,, %v) = %s, want [1,%s (bits %#x)", v, got, want, math.Float64bits(v))
+	}
 }
 
 func TestAppendFloatFixed(t *testing.T) {
@@ -56,6 +63,51 @@ func TestAppendFloatFixed(t *testing.T) {
 	}
 }
 
+// TestAppendFloatFixedCoordinates holds AppendFloatFixed to strconv on 8M
+// values in and around its fast path (1e-5 ≤ |v| < 1e15): random
+// coordinates of every magnitude, the neighbours of powers of ten and two,
+// and short decimals.
+func TestAppendFloatFixedCoordinates(t *testing.T) {
+	n := 2000000
+	if testing.Short() {
+		n = 200000
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	check := func(v float64) {
+		t.Helper()
+		for _, w := range [...]float64{v, -v, math.Nextafter(v, 0), math.Nextafter(v, math.Inf(1))} {
+			checkFormat(t, w)
+		}
+	}
+	for e := -7; e <= 16; e++ {
+		p := math.Pow(10, float64(e))
+		check(p)
+		check(p * (1 - 1e-16))
+		check(p * (1 + 1e-16))
+		check(p * (1 - 5e-16))
+	}
+	for e := -20; e <= 52; e++ {
+		check(math.Ldexp(1, e))
+		check(math.Ldexp(3, e))
+	}
+	for i := 0; i < n; i++ {
+		var v float64
+		switch i % 5 {
+		case 0: // any magnitude coordinates take
+			v = math.Pow(10, r.Float64()*21-6)
+		case 1: // a few digits
+			v = float64(r.IntN(2000000)) / math.Pow(10, float64(r.IntN(12)))
+		case 2: // binary fractions
+			v = float64(r.IntN(1<<20)) / float64(int(1)<<r.IntN(30))
+		case 3: // rotated geometry
+			v = (r.Float64() - 0.5) * 200
+		default: // any bits in the range
+			v = math.Float64frombits(uint64(r.Int64N(int64(math.Float64bits(1e15)-math.Float64bits(1e-6)))) + math.Float64bits(1e-6))
+		}
+		check(v)
+	}
+}
+
 func FuzzAppendFloatFixed(f *testing.F) {
 	for _, b := range []uint64{0, 1, 0x3ff0000000000000, 0x4034000000000000, 0x3fb999999999999a} {
 		f.Add(b)
@@ -65,7 +117,31 @@ func FuzzAppendFloatFixed(f *testing.F) {
 		// The same mantissa with an exponent in the fast path's range.
 		e := 1023 - 17 + (b>>52&0x7ff)%70
 		checkFormat(t, math.Float64frombits(b&^(0x7ff<<52)|e<<52))
+		// A decimal of up to 17 digits and its neighbours, in and
+		// around the fast path's range: ties and 15- and 16-digit
+		// decimals.
+		d := float64(b>>8%1e17) / pow10Exact[b%23]
+		checkFormat(t, d)
+		checkFormat(t, math.Nextafter(d, 0))
+		checkFormat(t, math.Nextafter(d, math.Inf(1)))
 	})
+}
+
+// BenchmarkAppendFloatFixedCoords formats rotated geometry: coordinates
+// of 17 significant digits, mostly.
+func BenchmarkAppendFloatFixedCoords(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	vals := make([]float64, 4096)
+	for i := range vals {
+		vals[i] = (r.Float64() - 0.5) * 200
+	}
+	buf := make([]byte, 0, 1<<20)
+	for b.Loop() {
+		buf = buf[:0]
+		for _, v := range vals {
+			buf = AppendFloatFixed(buf, v)
+		}
+	}
 }
 
 func BenchmarkAppendFloatFixed(b *testing.B) {
