@@ -100,8 +100,9 @@ type assembly struct {
 var errRescan = errors.New("rescan")
 
 // decode reads the input document. The document is checked and split in one
-// pass (docjson.ParseDocument), the parts' meshes decoded in place on the
-// way, so that the large vertex arrays are read once.
+// pass (docjson.ParseDocumentWith), the parts' meshes decoded in place on the
+// way, so that the large vertex arrays are read once. The meshes' triangles
+// are only checked, not parsed: they are copied through as they came.
 func decode(input []byte) (*assembly, error) {
 	if c := firstByte(input); c != '{' {
 		if err := docjson.Check(input); err != nil {
@@ -109,7 +110,7 @@ func decode(input []byte) (*assembly, error) {
 		}
 		return nil, fmt.Errorf("%w: want a JSON object, got %s", ErrInvalidDocument, docjson.Kind(c))
 	}
-	doc, parts, err := docjson.ParseDocument(input, "parts", ErrInvalidDocument, decodePart)
+	doc, parts, err := docjson.ParseDocumentWith(input, "parts", ErrInvalidDocument, docjson.ParseOptions{RawTriangles: true}, decodePart)
 	if errors.Is(err, errRescan) {
 		doc, parts, err = rescan(input)
 	}

@@ -149,6 +149,15 @@ func TestParseDocument(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, parts, "a key that is not an array is left to the caller")
 
+	// Triangles left as text: checked all the same, copied as they are.
+	in := `{"parts":[{"name":"a","mesh":{"vertices":[[0,0,0]],"triangles":[[0,0,0],[0,0,0]]}}]}`
+	top, parts, err = ParseDocumentWith([]byte(in), "parts", malformed, ParseOptions{RawTriangles: true}, name)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a"}, parts)
+	assert.Equal(t, in, string(top.AppendTo(nil, nil)))
+	_, _, err = ParseDocumentWith([]byte(`{"parts":[{"mesh":{"triangles":[[0,0,0],[0,0,0]}}]}`), "parts", malformed, ParseOptions{RawTriangles: true}, name)
+	assert.EqualError(t, err, "malformed document: at byte 48: invalid character '}' after array element")
+
 	for in, want := range map[string]string{
 		`{"parts":[}`:            "malformed document: at byte 11: invalid character '}' looking for beginning of value",
 		`[1]`:                    "malformed document: top level: want an object, got an array",

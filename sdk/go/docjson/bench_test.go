@@ -82,6 +82,41 @@ func BenchmarkParseDocument(b *testing.B) {
 	}
 }
 
+// BenchmarkParseDocumentVertices checks and parses a document the way the
+// assembly4 stage does: its meshes' vertices parsed, their triangles parsed
+// too (parsed) or only checked (raw, ParseOptions.RawTriangles).
+func BenchmarkParseDocumentVertices(b *testing.B) {
+	d := benchDocument()
+	for _, raw := range []bool{false, true} {
+		b.Run(map[bool]string{false: "parsed", true: "raw"}[raw], func(b *testing.B) {
+			b.SetBytes(int64(len(d)))
+			for b.Loop() {
+				_, parts, err := ParseDocumentWith(d, "parts", nil, ParseOptions{RawTriangles: raw}, func(i int, s *Scanner) ([][3]float64, error) {
+					var v [][3]float64
+					_, err := s.Object(func(key string, s *Scanner) (bool, error) {
+						if key != "mesh" {
+							return false, nil
+						}
+						_, err := s.Object(func(key string, s *Scanner) (bool, error) {
+							if key != "vertices" {
+								return false, nil
+							}
+							var err error
+							v, err = s.Vertices()
+							return true, err
+						})
+						return true, err
+					})
+					return v, err
+				})
+				if err != nil || len(parts) != 10 {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkValue(b *testing.B) {
 	d := benchMesh()
 	b.SetBytes(int64(len(d)))

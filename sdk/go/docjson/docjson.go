@@ -71,6 +71,9 @@ func Valid(data []byte) bool {
 // input, for the Scanner that reads the input next.
 type preparsed struct {
 	arrays map[int]preArray
+	// rawTriangles leaves "triangles" arrays to the general check (see
+	// ParseOptions).
+	rawTriangles bool
 }
 
 // preArray is one array parsed ahead: the index just past it, and its

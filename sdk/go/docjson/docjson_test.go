@@ -264,13 +264,23 @@ func FuzzParseDocumentMesh(f *testing.F) {
 	malformed := errors.New("malformed document")
 	f.Fuzz(func(t *testing.T, vertices, triangles string) {
 		doc := []byte(`{"parts":[{"mesh":{"vertices":` + vertices + `,"triangles":` + triangles + `}}],"z":1}`)
-		_, meshes, err := ParseDocument(doc, "parts", malformed, func(i int, s *Scanner) (Mesh, error) {
+		mesh := func(i int, s *Scanner) (Mesh, error) {
 			_, m, meshErr, err := s.ObjectWithMesh("mesh")
 			if err == nil {
 				err = meshErr
 			}
 			return m, err
-		})
+		}
+		_, meshes, err := ParseDocument(doc, "parts", malformed, mesh)
+		// Triangles left as text while checking: the same answer, and the
+		// scanner parses them when asked.
+		_, rawMeshes, rawErr := ParseDocumentWith(doc, "parts", malformed, ParseOptions{RawTriangles: true}, mesh)
+		if err != nil {
+			require.EqualError(t, rawErr, err.Error())
+		} else {
+			require.NoError(t, rawErr)
+			require.Equal(t, meshes, rawMeshes)
+		}
 		if !json.Valid(doc) {
 			require.Error(t, err, "invalid JSON accepted: %q", doc)
 			require.ErrorIs(t, err, malformed)

@@ -298,14 +298,31 @@ func decodeKey(raw []byte) (string, error) {
 //
 // The arrays of "vertices" and "triangles" members are parsed while data is
 // checked, in the same pass, and the scanner's Mesh, Vertices and Triangles
-// return them without reading them again.
+// return them without reading them again (ParseDocumentWith can leave the
+// triangles as text).
 //
 // Errors about data itself (not JSON, not an object) wrap malformed and read
 // "<malformed>: at byte 12: …" or "<malformed>: top level: want an object, got
 // an array"; an error from elem stops the parse and is returned as is.
 func ParseDocument[E any](data []byte, key string, malformed error, elem func(i int, s *Scanner) (E, error)) (top *Object, elems []E, err error) {
+	return ParseDocumentWith(data, key, malformed, ParseOptions{}, elem)
+}
+
+// ParseOptions adjusts what ParseDocumentWith parses while it checks data.
+type ParseOptions struct {
+	// RawTriangles leaves the arrays of "triangles" members as text: they
+	// are checked as any other value (with the same answer), not parsed,
+	// for a caller that copies a mesh's triangles through without reading
+	// them (Object.AppendTo); that spares their parse and the memory of
+	// their indices (24 bytes a triangle). Scanner.Mesh and Triangles still
+	// parse them when asked, reading them again.
+	RawTriangles bool
+}
+
+// ParseDocumentWith is ParseDocument with options.
+func ParseDocumentWith[E any](data []byte, key string, malformed error, opts ParseOptions, elem func(i int, s *Scanner) (E, error)) (top *Object, elems []E, err error) {
 	// Check data, parsing its meshes' arrays on the way (see validate).
-	pre := &preparsed{}
+	pre := &preparsed{rawTriangles: opts.RawTriangles}
 	if !validate(data, pre) {
 		return nil, nil, fmt.Errorf("%w: %w", malformed, invalid(data))
 	}

@@ -160,6 +160,9 @@ func validateMember(d []byte, i, depth int, pre *preparsed) (int, bool) {
 			return -end, true
 		}
 	case `"triangles"`:
+		if pre.rawTriangles {
+			break
+		}
 		if t, end, ok := fastTriangles(d, i); ok {
 			pre.add(i, preArray{end: end, kind: 't', triangles: t})
 			return -end, true
