@@ -348,57 +348,16 @@ func writeOutput(h sdk.Host, doc *document, assemblyHash string, reports []repor
 	for i, p := range doc.parts {
 		parts[i] = p.obj
 	}
-	out := appendWithArray(make([]byte, 0, size), doc.obj, "parts", parts)
+	out := doc.obj.AppendWithArray(make([]byte, 0, size), "parts", parts)
 	return h.WriteOutput(out)
 }
 
-// appendWithArray is o.AppendWithArray(buf, key, elems), the same bytes,
-// with the keys written by appendString.
-func appendWithArray(buf []byte, o *docjson.Object, key string, elems []*docjson.Object) []byte {
-	buf = append(buf, '{')
-	for i, m := range o.Members() {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendString(buf, m.Key)
-		buf = append(buf, ':')
-		if m.Key != key {
-			buf = append(buf, m.Raw...)
-			continue
-		}
-		buf = append(buf, '[')
-		for j, e := range elems {
-			if j > 0 {
-				buf = append(buf, ',')
-			}
-			buf = appendObject(buf, e)
-		}
-		buf = append(buf, ']')
-	}
-	return append(buf, '}')
-}
-
-// appendObject is o.AppendTo(buf, nil), the same bytes, with the keys
-// written by appendString.
-func appendObject(buf []byte, o *docjson.Object) []byte {
-	buf = append(buf, '{')
-	for i, m := range o.Members() {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendString(buf, m.Key)
-		buf = append(buf, ':')
-		buf = append(buf, m.Raw...)
-	}
-	return append(buf, '}')
-}
-
 // appendReport appends r as json.Marshal encodes it, the same bytes, with
-// the strings written by appendString: json.Marshal's reflection costs tens of
+// the strings written by docjson.AppendString: json.Marshal's reflection costs tens of
 // microseconds a report under WebAssembly.
 func appendReport(buf []byte, r *report) []byte {
 	buf = append(buf, `{"hash":`...)
-	buf = appendString(buf, r.Hash)
+	buf = docjson.AppendString(buf, r.Hash)
 	buf = append(buf, `,"vertices":`...)
 	buf = strconv.AppendInt(buf, int64(r.Vertices), 10)
 	buf = append(buf, `,"edges":`...)
@@ -430,27 +389,11 @@ func appendReport(buf []byte, r *report) []byte {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendString(buf, p)
+			buf = docjson.AppendString(buf, p)
 		}
 		buf = append(buf, ']')
 	}
 	buf = append(buf, `,"export_ok":`...)
 	buf = strconv.AppendBool(buf, r.ExportOK)
 	return append(buf, '}')
-}
-
-// appendString is docjson.AppendString (json.Marshal of s): a string of
-// printable ASCII that encoding/json writes as it is (no quote, backslash,
-// or <, > and &, which it escapes) is copied between quotes; others go
-// through docjson.AppendString, whose reflection and allocation cost
-// several microseconds a string under WebAssembly.
-func appendString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return docjson.AppendString(buf, s)
-		}
-	}
-	buf = append(buf, '"')
-	buf = append(buf, s...)
-	return append(buf, '"')
 }

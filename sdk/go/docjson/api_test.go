@@ -1,6 +1,7 @@
 package docjson
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -60,6 +61,17 @@ func TestNonEmptyString(t *testing.T) {
 	} {
 		_, err := o.NonEmptyString(key)
 		assert.EqualError(t, err, want, key)
+	}
+}
+
+// AppendString writes what json.Marshal writes, on strings it copies as they
+// are and on strings it escapes.
+func TestAppendStringMatchesMarshal(t *testing.T) {
+	for _, s := range []string{"", "a", "plain key", "~ok~", "parts", "x<y", "gt>", "amp&", `q"uote`, `back\slash`,
+		"tab\t", "nl\n", "é", "\u2028", "\u007f", "\x00", "\xff", "mixed é <b>"} {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		assert.Equal(t, "prefix"+string(want), string(AppendString([]byte("prefix"), s)), "%q", s)
 	}
 }
 
