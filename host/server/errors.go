@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -85,7 +86,18 @@ func classify(err error) (int, string) {
 			return e.status, e.code
 		}
 	}
+	if unreachable(err) {
+		return http.StatusServiceUnavailable, "unavailable"
+	}
 	return http.StatusInternalServerError, "internal"
+}
+
+// unreachable reports whether err is a network error, such as the store's
+// Redis refusing connections while it restarts: the request may succeed
+// later, so it is answered 503, not 500.
+func unreachable(err error) bool {
+	_, ok := errors.AsType[net.Error](err)
+	return ok
 }
 
 // writeError answers with err as JSON. Internal errors are logged with their
@@ -93,9 +105,15 @@ func classify(err error) (int, string) {
 func (s *Server) writeError(c *gin.Context, err error) {
 	status, code := classify(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	switch {
+	case status == http.StatusInternalServerError:
 		s.log.Error("request failed", slog.String("method", c.Request.Method), slog.String("path", c.FullPath()), errAttr(err))
 		msg = "internal error"
+	case status == http.StatusServiceUnavailable && unreachable(err):
+		// The detail (addresses) is for the log, not the client.
+		s.log.Warn("request failed: a backend cannot be reached", slog.String("method", c.Request.Method), slog.String("path", c.FullPath()), errAttr(err))
+		msg = "a shared service cannot be reached for now; try again later"
+		c.Header("Retry-After", "1")
 	}
 	detail := errorDetail{Code: code, Message: msg}
 	if inv, ok := errors.AsType[*manifest.InvalidError](err); ok && status != http.StatusInternalServerError {

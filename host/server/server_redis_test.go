@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/phasehost/phasehost/host/event"
 	"github.com/phasehost/phasehost/host/server"
+	"github.com/phasehost/phasehost/host/store"
 	"github.com/phasehost/phasehost/internal/redistest"
 )
 
@@ -213,12 +216,29 @@ func TestRedisRestartMidJob(t *testing.T) {
 	require.Eventually(t, func() bool { return e.srv.WatchStats().Members == 20 }, 20*time.Second, 5*time.Millisecond)
 
 	rs.Kill()
-	time.Sleep(3 * time.Second) // longer than go-redis retries by itself: the worker must retry
+	// Meanwhile the job's state cannot be read: 503, to try again, not 500.
+	outage := time.Now()
+	for time.Since(outage) < 3*time.Second { // longer than go-redis retries by itself: the worker must retry
+		resp, b := e.do("GET", "/v1/jobs/"+s.ID, s.Token, nil)
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", b)
+		assert.Contains(t, string(b), `"code":"unavailable"`)
+		assert.NotContains(t, string(b), "127.0.0.1", "the backend's address stays in the log")
+		assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+		time.Sleep(250 * time.Millisecond)
+	}
 	rs.Restart()
 
+	// The client connections may take a moment to dial again: 503 until
+	// then.
 	var before int64
 	require.Eventually(t, func() bool {
-		j := e.state(s)
+		resp, b := e.do("GET", "/v1/jobs/"+s.ID, s.Token, nil)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return false
+		}
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+		var j store.Job
+		require.NoError(t, json.Unmarshal(b, &j))
 		if before == 0 {
 			before = j.Seq
 		}
