@@ -109,8 +109,9 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	case status == http.StatusInternalServerError:
 		s.log.Error("request failed", slog.String("method", c.Request.Method), slog.String("path", c.FullPath()), errAttr(err))
 		msg = "internal error"
-	case status == http.StatusServiceUnavailable && unreachable(err):
-		// The detail (addresses) is for the log, not the client.
+	case code == "unavailable" && !errors.Is(err, ErrUnavailable):
+		// A bare network error (classify): its detail, addresses included,
+		// is for the log, not the client.
 		s.log.Warn("request failed: a backend cannot be reached", slog.String("method", c.Request.Method), slog.String("path", c.FullPath()), errAttr(err))
 		msg = "a shared service cannot be reached for now; try again later"
 		c.Header("Retry-After", "1")
