@@ -3,7 +3,6 @@ package stage
 import (
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/phasehost/phasehost/sdk/go/docjson"
 )
@@ -20,29 +19,11 @@ import (
 
 // decodeString decodes raw, JSON text, into v as json.Unmarshal does.
 func decodeString(raw []byte, v *string) error {
-	if s, ok := plainString(raw); ok {
+	if s, ok := docjson.PlainString(raw); ok {
 		*v = s
 		return nil
 	}
 	return json.Unmarshal(raw, v)
-}
-
-// plainString returns the string raw holds when it is a JSON string
-// without escapes and of valid UTF-8 (which json.Unmarshal would replace).
-func plainString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	in := raw[1 : len(raw)-1]
-	for _, c := range in {
-		if c == '\\' {
-			return "", false
-		}
-	}
-	if !utf8.Valid(in) {
-		return "", false
-	}
-	return string(in), true
 }
 
 // decodeBool decodes raw into v as json.Unmarshal does.
@@ -205,7 +186,7 @@ func decodeConstraints(raw []byte, v *[]constraint) error {
 				}
 				// A repeated member: the last one, as encoding/json.
 				var good bool
-				if *f, good = plainString(val); !good {
+				if *f, good = docjson.PlainString(val); !good {
 					ok = false
 				}
 				return true, nil

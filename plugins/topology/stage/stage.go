@@ -214,25 +214,25 @@ func decodeConstraintFast(raw []byte, byName map[string]*part) (constraint, bool
 }
 
 // plainString returns the value of the JSON string raw, as
-// docjson.Object.NonEmptyString would, when it is made of printable ASCII
-// with no quote or backslash (so it decodes to what is between the quotes)
-// and is not all spaces; otherwise it reports false.
+// docjson.Object.NonEmptyString would, when it is plain (docjson.PlainString)
+// printable ASCII (so that %q writes it between quotes as it is) and not all
+// spaces; otherwise it reports false.
 func plainString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+	s, ok := docjson.PlainString(raw)
+	if !ok {
 		return "", false
 	}
-	in := raw[1 : len(raw)-1]
 	blank := true
-	for _, c := range in {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
 			return "", false
 		}
-		blank = blank && c == ' '
+		blank = blank && s[i] == ' '
 	}
 	if blank {
 		return "", false
 	}
-	return string(in), true
+	return s, true
 }
 
 // faces returns the triangles whose indices are in range and distinct, and

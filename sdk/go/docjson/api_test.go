@@ -75,6 +75,23 @@ func TestAppendStringMatchesMarshal(t *testing.T) {
 	}
 }
 
+// PlainString gives what json.Unmarshal gives, where it gives anything.
+func TestPlainStringMatchesUnmarshal(t *testing.T) {
+	plain := 0
+	for _, raw := range []string{`""`, `"a"`, `"box_1"`, `"   "`, `"é"`, `"a\"b"`, `"a\\b"`, `"\u0041"`, `"\ud800"`,
+		"\"\xff\"", "\"\xed\xa0\x80\"", `"it's <ok> & fine"`, `12`, `null`, `[]`} {
+		got, ok := PlainString([]byte(raw))
+		if !ok {
+			continue
+		}
+		plain++
+		var want string
+		require.NoError(t, json.Unmarshal([]byte(raw), &want), raw)
+		assert.Equal(t, want, got, raw)
+	}
+	assert.Equal(t, 6, plain, "plain strings among the cases")
+}
+
 func TestHelpers(t *testing.T) {
 	assert.True(t, IsNull([]byte("null")))
 	assert.False(t, IsNull([]byte(" null")))
