@@ -333,13 +333,9 @@ func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 		}
 		sum, next = next, sum
 		iterations++
-		// Refinement only ever splits classes: the same number means the
-		// partition is stable and further rounds add nothing.
-		n := set.count(labels, classes)
-		if n == classes {
+		if !set.split(labels, &classes) {
 			break
 		}
-		classes = n
 	}
 	return set.sorted(labels), iterations
 }
@@ -370,13 +366,9 @@ func (c *complex) wlGather(labels []uint64, classes int, across []int32, sc *scr
 		}
 		term, next = next, term
 		iterations++
-		// Refinement only ever splits classes: the same number means the
-		// partition is stable and further rounds add nothing.
-		n := set.count(labels, classes)
-		if n == classes {
+		if !set.split(labels, &classes) {
 			break
 		}
-		classes = n
 	}
 	return set.sorted(labels), iterations
 }
@@ -452,6 +444,19 @@ func (s *labelSet) count(labels []uint64, want int) int {
 		n++
 	}
 	return n
+}
+
+// split reports whether the round that made labels split any class, and
+// sets classes to their new number. Refinement only ever splits classes:
+// the same number means the partition is stable and further rounds add
+// nothing.
+func (s *labelSet) split(labels []uint64, classes *int) bool {
+	n := s.count(labels, *classes)
+	if n == *classes {
+		return false
+	}
+	*classes = n
+	return true
 }
 
 // insert adds l (not 0) to the set if it is not in it yet, growing the
