@@ -199,15 +199,20 @@ func FuzzValueEnd(f *testing.F) {
 	})
 }
 
-func TestParseFlatVertices(t *testing.T) {
-	v, ok := ParseFlatVertices([]byte(` [ [0, -1.5, 2e3] ,[1e-3,0,-0.0] ] `))
+// fastVertices takes arrays of [x, y, z] numbers, spaces included, and
+// refuses anything else for the general parser to report.
+func TestFastVertices(t *testing.T) {
+	in := ` [ [0, -1.5, 2e3] ,[1e-3,0,-0.0] ] x`
+	v, end, ok := fastVertices([]byte(in), 1)
 	assert.True(t, ok)
-	assert.Equal(t, []float64{0, -1.5, 2000, 0.001, 0, 0}, v)
-	v, ok = ParseFlatVertices([]byte(`[]`))
+	assert.Equal(t, [][3]float64{{0, -1.5, 2000}, {0.001, 0, 0}}, v)
+	assert.Equal(t, " x", in[end:])
+	v, end, ok = fastVertices([]byte(`[]`), 0)
 	assert.True(t, ok)
 	assert.Empty(t, v)
-	for _, bad := range []string{`[[1,2]]`, `[[1,2,3,4]]`, `[[1,2,1e999]]`, `[[1,2,3]] x`, `{}`, `[[1,2,null]]`} {
-		_, ok := ParseFlatVertices([]byte(bad))
+	assert.Equal(t, 2, end)
+	for _, bad := range []string{`[[1,2]]`, `[[1,2,3,4]]`, `[[1,2,1e999]]`, `{}`, `[[1,2,null]]`, `[[1,2,3]`} {
+		_, _, ok := fastVertices([]byte(bad), 0)
 		assert.False(t, ok, bad)
 	}
 }

@@ -52,31 +52,13 @@ func growTriples[T any](s []T) []T {
 
 // fastVertices parses the array of [x, y, z] numbers at d[i] (see above),
 // returning the vertices and the index just past the array.
-func fastVertices(d []byte, i int) (out [][3]float64, end int, ok bool) {
-	out, _, end, ok = parseVertexArray(d, i, false)
-	return out, end, ok
-}
-
-// parseVertexArray is fastVertices, returning the coordinates in flat, x, y
-// and z one triple after the other, when flat is true (and vertices nil),
-// which spares a copy to a caller that wants them so.
-func parseVertexArray(d []byte, i int, flat bool) (vertices [][3]float64, coords []float64, end int, ok bool) {
+func fastVertices(d []byte, i int) (vertices [][3]float64, end int, ok bool) {
 	if i >= len(d) || d[i] != '[' {
-		return nil, nil, 0, false
-	}
-	if flat {
-		// A flat caller (assembly4) keeps the coordinates to the end of its
-		// run: sized exactly by a count of brackets, whose extra pass costs
-		// less there than the doubled room and copies of growTriples (the
-		// whole assembly4 run: 285-297 against 261-267 ms in wasm). The text
-		// may not be checked yet, so the count is bounded by what the
-		// array's length can hold ("[0,0,0]," is 8 bytes).
-		end, opens := skipContainer(d, i)
-		coords = make([]float64, 0, 3*max(0, min(opens-1, (end-i)/8+1)))
+		return nil, 0, false
 	}
 	i = skipSpaces(d, i+1)
 	if i < len(d) && d[i] == ']' {
-		return nil, nil, i + 1, true
+		return nil, i + 1, true
 	}
 	for {
 		// Straight path: a whole element "[x,y,z]," of short numbers, with
@@ -91,17 +73,10 @@ func parseVertexArray(d []byte, i int, flat bool) (vertices [][3]float64, coords
 				if ok1 && d[e1] == ',' {
 					z, e2, ok2 := parseShortNumber(d, e1+1)
 					if ok2 && binary.LittleEndian.Uint16(d[e2:]) == ']'|','<<8 {
-						if flat {
-							if cap(coords)-len(coords) < 3 {
-								coords = growTriples(coords)
-							}
-							coords = append(coords, x, y, z)
-						} else {
-							if len(vertices) == cap(vertices) {
-								vertices = growTriples(vertices)
-							}
-							vertices = append(vertices, [3]float64{x, y, z})
+						if len(vertices) == cap(vertices) {
+							vertices = growTriples(vertices)
 						}
+						vertices = append(vertices, [3]float64{x, y, z})
 						i = e2 + 2
 						continue
 					}
@@ -112,7 +87,7 @@ func parseVertexArray(d []byte, i int, flat bool) (vertices [][3]float64, coords
 			i = skipSpaces(d, i)
 		}
 		if i >= len(d) || d[i] != '[' {
-			return nil, nil, 0, false
+			return nil, 0, false
 		}
 		i++
 		var v [3]float64
@@ -135,40 +110,33 @@ func parseVertexArray(d []byte, i int, flat bool) (vertices [][3]float64, coords
 			var st numStatus
 			v[k], i, st = parseNumberGeneral(d, i)
 			if st != numOK {
-				return nil, nil, 0, false
+				return nil, 0, false
 			}
 			if i < len(d) && isSpace[d[i]] {
 				i = skipSpaces(d, i)
 			}
 			if i >= len(d) || d[i] != want {
-				return nil, nil, 0, false
+				return nil, 0, false
 			}
 			i++
 		}
-		if flat {
-			if cap(coords)-len(coords) < 3 {
-				coords = growTriples(coords)
-			}
-			coords = append(coords, v[0], v[1], v[2])
-		} else {
-			if len(vertices) == cap(vertices) {
-				vertices = growTriples(vertices)
-			}
-			vertices = append(vertices, v)
+		if len(vertices) == cap(vertices) {
+			vertices = growTriples(vertices)
 		}
+		vertices = append(vertices, v)
 		if i < len(d) && isSpace[d[i]] {
 			i = skipSpaces(d, i)
 		}
 		if i >= len(d) {
-			return nil, nil, 0, false
+			return nil, 0, false
 		}
 		switch d[i] {
 		case ',':
 			i = skipSpaces(d, i+1)
 		case ']':
-			return vertices, coords, i + 1, true
+			return vertices, i + 1, true
 		default:
-			return nil, nil, 0, false
+			return nil, 0, false
 		}
 	}
 }
@@ -187,7 +155,7 @@ func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
 		// Straight path: a whole element "[a,b,c]," of indices of 1 to 7
 		// digits, each with its separator in one block of 8 bytes, with no
 		// loop over the indices and no spaces to look for (see
-		// parseVertexArray). An element it does not take, such as the last
+		// fastVertices). An element it does not take, such as the last
 		// one, is parsed below.
 		if i+32 <= len(d) && d[i] == '[' {
 			x := binary.LittleEndian.Uint64(d[i+1:])

@@ -204,15 +204,3 @@ func parseIndex(tok []byte) (int64, error) {
 	}
 	return v, nil
 }
-
-// ParseFlatVertices parses JSON text that Check accepted holding an array of
-// [x, y, z] numbers into x, y, z one triple after the other, quickly; ok is
-// false when the text is anything else, or a number is out of range, for the
-// caller to report with its own, slower parser.
-func ParseFlatVertices(data []byte) (coords []float64, ok bool) {
-	_, coords, end, ok := parseVertexArray(data, skipSpaces(data, 0), true)
-	if !ok || skipSpaces(data, end) != len(data) {
-		return nil, false
-	}
-	return coords, true
-}

@@ -78,8 +78,7 @@ func ValueEnd(data []byte, i int) int {
 	case '"':
 		return skipString(d, i)
 	case '{', '[':
-		end, _ := skipContainer(d, i)
-		return end
+		return skipContainer(d, i)
 	}
 	// A number or a literal.
 	for i < len(d) && !scalarEnd[d[i]] {
@@ -89,8 +88,8 @@ func ValueEnd(data []byte, i int) int {
 }
 
 // skipContainer returns the index just past the array or object at d[i]
-// (see ValueEnd), and how many '[' and '{' it holds, its own included.
-func skipContainer(d []byte, i int) (end, opens int) {
+// (see ValueEnd).
+func skipContainer(d []byte, i int) int {
 	depth := 0
 	for i < len(d) {
 		for depth > 0 && i+8 <= len(d) {
@@ -107,7 +106,6 @@ func skipContainer(d []byte, i int) (end, opens int) {
 			}
 			no := bits.OnesCount64(open)
 			depth += no - nc
-			opens += no
 			i += 8
 		}
 		if i >= len(d) {
@@ -118,19 +116,18 @@ func skipContainer(d []byte, i int) (end, opens int) {
 			i = skipString(d, i)
 		case '{', '[':
 			depth++
-			opens++
 			i++
 		case '}', ']':
 			depth--
 			i++
 			if depth == 0 {
-				return i, opens
+				return i
 			}
 		default:
 			i++
 		}
 	}
-	return i, opens
+	return i
 }
 
 // zeroBytesExact returns a uint64 with bit 7 set in exactly the bytes of x
