@@ -7,48 +7,30 @@ import (
 	"slices"
 )
 
-// assemblyVersion is mixed into the assembly hash.
-const assemblyVersion = "phasehost/assembly/v1"
+// assemblyVersion is mixed into the assembly hash; change it when the
+// definition changes.
+const assemblyVersion = "phasehost/assembly/v2"
 
-// groundLabel stands for the parent of a constraint without one.
-const groundLabel = "ground"
-
-// digester hashes lists of strings unambiguously (each length-prefixed),
-// building each message in the same buffer: the assembly hash makes one
-// digest per part and round, and allocations are dear under WebAssembly.
-type digester struct {
-	msg []byte
-}
-
-// add appends the strings to the message being built.
-func (d *digester) add(parts ...string) {
-	for _, s := range parts {
-		d.msg = binary.BigEndian.AppendUint64(d.msg, uint64(len(s)))
-		d.msg = append(d.msg, s...)
-	}
-}
-
-// sum returns the sha256 of the message, in hex, and starts a new one.
-func (d *digester) sum() string {
-	sum := sha256.Sum256(d.msg)
-	d.msg = d.msg[:0]
-	var hx [2 * sha256.Size]byte
-	hex.Encode(hx[:], sum[:])
-	return string(hx[:])
-}
+// groundLabel is the label of the ground, the parent of a constraint
+// without one.
+var groundLabel = mix(0x67726f756e64) // "ground"
 
 // assemblyHash hashes the assembly without reference to part names: the
 // sorted multiset of part hashes, and the constraint graph (constraint part →
 // parent) refined by Weisfeiler–Lehman with the part hashes as initial
 // labels, expressed as the sorted multisets of final node labels and of
 // (child label, parent label) edges.
+//
+// The rounds work on 64-bit labels, as the parts' rounds do (a part's
+// initial label is the first 64 bits of its hash); only the final message
+// is hashed with SHA-256, which is slow under WebAssembly.
 func assemblyHash(doc *document) string {
 	n := len(doc.parts)
 	index := make(map[*part]int, n)
-	labels := make([]string, n)
+	labels := make([]uint64, n)
 	for i, p := range doc.parts {
 		index[p] = i
-		labels[i] = p.hash
+		labels[i] = partLabel(p.hash)
 	}
 	out := make([][]int, n) // -1 is the ground
 	in := make([][]int, n)
@@ -61,17 +43,16 @@ func assemblyHash(doc *document) string {
 		}
 		out[ci] = append(out[ci], pi)
 	}
-	label := func(ls []string, i int) string {
+	label := func(ls []uint64, i int) uint64 {
 		if i < 0 {
 			return groundLabel
 		}
 		return ls[i]
 	}
-	var d digester
-	var outs, ins, sorted []string // reused from one node and round to the next
+	var outs, ins, sorted []uint64 // reused from one node and round to the next
 	classes := countDistinct(labels, &sorted)
-	next := make([]string, n)
-	for range n {
+	next := make([]uint64, n)
+	for round := range n {
 		for i := range n {
 			outs, ins = outs[:0], ins[:0]
 			for _, j := range out[i] {
@@ -82,11 +63,16 @@ func assemblyHash(doc *document) string {
 			}
 			slices.Sort(outs)
 			slices.Sort(ins)
-			d.add("node", labels[i], "out")
-			d.add(outs...)
-			d.add("in")
-			d.add(ins...)
-			next[i] = d.sum()
+			// Each list is preceded by its length: the fold is unambiguous.
+			h := combine(combine(uint64(round+1), labels[i]), uint64(len(outs)))
+			for _, l := range outs {
+				h = combine(h, l)
+			}
+			h = combine(h, uint64(len(ins)))
+			for _, l := range ins {
+				h = combine(h, l)
+			}
+			next[i] = h
 		}
 		labels, next = next, labels
 		// Refinement only splits classes: the same count means it is stable.
@@ -104,26 +90,49 @@ func assemblyHash(doc *document) string {
 	slices.Sort(partHashes)
 	nodes := slices.Clone(labels)
 	slices.Sort(nodes)
-	var edges []string
+	var edges [][2]uint64
 	for i := range n {
 		for _, j := range out[i] {
-			d.add(labels[i], label(labels, j))
-			edges = append(edges, d.sum())
+			edges = append(edges, [2]uint64{labels[i], label(labels, j)})
 		}
 	}
-	slices.Sort(edges)
-	d.add(assemblyVersion, "parts")
-	d.add(partHashes...)
-	d.add("nodes")
-	d.add(nodes...)
-	d.add("constraints")
-	d.add(edges...)
-	return d.sum()
+	slices.SortFunc(edges, func(a, b [2]uint64) int { return slices.Compare(a[:], b[:]) })
+
+	// The message: each string and list preceded by its length.
+	msg := appendString(nil, assemblyVersion)
+	msg = binary.BigEndian.AppendUint64(msg, uint64(n))
+	for _, h := range partHashes {
+		msg = appendString(msg, h)
+	}
+	for _, l := range nodes {
+		msg = binary.BigEndian.AppendUint64(msg, l)
+	}
+	msg = binary.BigEndian.AppendUint64(msg, uint64(len(edges)))
+	for _, e := range edges {
+		msg = binary.BigEndian.AppendUint64(msg, e[0])
+		msg = binary.BigEndian.AppendUint64(msg, e[1])
+	}
+	sum := sha256.Sum256(msg)
+	return hex.EncodeToString(sum[:])
 }
 
-// countDistinct returns the number of distinct strings in ls, sorting a
-// copy of them in buf.
-func countDistinct(ls []string, buf *[]string) int {
+// appendString appends s preceded by its length.
+func appendString(msg []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint64(msg, uint64(len(s))), s...)
+}
+
+// partLabel is a part's initial label: the first 64 bits of its hash (hex).
+func partLabel(hash string) uint64 {
+	var b [8]byte
+	if _, err := hex.Decode(b[:], []byte(hash[:16])); err != nil {
+		panic("topology: part hash is not hex: " + hash)
+	}
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// countDistinct returns the number of distinct labels in ls, sorting a copy
+// of them in buf.
+func countDistinct(ls []uint64, buf *[]uint64) int {
 	s := append((*buf)[:0], ls...)
 	slices.Sort(s)
 	*buf = s

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"math/bits"
 	"slices"
 )
 
@@ -224,7 +223,7 @@ func (c *complex) faceEdges(sc *scratch) [][3]int32 {
 const maxWLIterations = 16
 
 // hashVersion is mixed into every hash; change it when the definition changes.
-const hashVersion = "phasehost/topology/v1"
+const hashVersion = "phasehost/topology/v2"
 
 // mix is the splitmix64 finaliser, a bijective 64-bit mixer.
 func mix(x uint64) uint64 {
@@ -256,8 +255,9 @@ func sort3(a, b, c uint64) (uint64, uint64, uint64) {
 	return lo, a ^ b ^ c ^ lo ^ hi, hi
 }
 
-// wlLabels runs the refinement and returns the final face labels, sorted,
-// and the number of iterations run.
+// wlLabels runs the refinement and returns the multiset of final face
+// labels, as its distinct labels in increasing order with the number of
+// faces bearing each, and the number of iterations run.
 //
 // A face's initial label is built from combinatorial invariants only: the
 // sorted valences of its three vertices and the sorted numbers of faces on
@@ -268,10 +268,10 @@ func sort3(a, b, c uint64) (uint64, uint64, uint64) {
 //
 // The number of distinct labels after each round is counted with a flat
 // hash set rather than by sorting the labels (or with a Go map, which is
-// slow under WebAssembly); only the final labels are sorted.
+// slow under WebAssembly); only the distinct final labels are sorted.
 //
-// The returned labels are in sc, good until its next use.
-func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
+// The returned lists are in sc, good until its next use.
+func (c *complex) wlLabels(sc *scratch) (distinct []uint64, faces []int32, rounds int) {
 	nf := len(c.faces)
 	sc.labels = resize(sc.labels, nf)
 	labels := sc.labels
@@ -337,14 +337,15 @@ func (c *complex) wlLabels(sc *scratch) ([]uint64, int) {
 			break
 		}
 	}
-	return set.sorted(labels), iterations
+	d, n := set.histogram(labels)
+	return d, n, iterations
 }
 
 // wlGather runs the rounds of wlLabels on a surface whose edges have one or
 // two faces: a face's neighbour sums are then the terms of the faces across
 // its edges, with the term of the missing face on a boundary edge 0 (sum
 // minus own term in wlLabels' general rounds, the same values).
-func (c *complex) wlGather(labels []uint64, classes int, across []int32, sc *scratch) ([]uint64, int) {
+func (c *complex) wlGather(labels []uint64, classes int, across []int32, sc *scratch) ([]uint64, []int32, int) {
 	nf := len(labels)
 	set := &sc.set
 	// term and next have an extra entry, nf, that stays 0.
@@ -370,7 +371,8 @@ func (c *complex) wlGather(labels []uint64, classes int, across []int32, sc *scr
 			break
 		}
 	}
-	return set.sorted(labels), iterations
+	d, n := set.histogram(labels)
+	return d, n, iterations
 }
 
 // labelSet counts the distinct values of a list of labels: open addressing
@@ -383,7 +385,11 @@ type labelSet struct {
 	n      int      // distinct labels in keys (0 not included)
 	zero   bool     // the label 0 was counted
 	miss   []uint64 // labels count left for probing
-	counts []int32  // sorted's
+
+	// histogram's: occurrences per slot, then the distinct labels sorted
+	// and their occurrences.
+	counts, freq []int32
+	distinct     []uint64
 }
 
 // reset empties the set, sized for about want distinct labels: at least
@@ -507,12 +513,12 @@ func (s *labelSet) grow() {
 	}
 }
 
-// sorted writes labels, the list the set was last reset to, in increasing
-// order into labels: each distinct label, sorted, as many times as it
-// occurs.
-func (s *labelSet) sorted(labels []uint64) []uint64 {
+// histogram returns the distinct values of labels, the list the set was
+// last reset to, in increasing order, and how many times each occurs. Both
+// are in s, good until its next use.
+func (s *labelSet) histogram(labels []uint64) ([]uint64, []int32) {
 	keys, shift := s.keys, s.shift
-	s.counts = resize(s.counts, len(keys)+1)
+	s.counts = resize(s.counts, len(keys))
 	counts := s.counts
 	clear(counts)
 	zeros := int32(0)
@@ -527,28 +533,32 @@ func (s *labelSet) sorted(labels []uint64) []uint64 {
 		}
 		counts[i]++
 	}
-	distinct := make([]uint64, 0, s.n)
+	distinct := s.distinct[:0]
+	if zeros > 0 {
+		distinct = append(distinct, 0)
+	}
 	for _, k := range keys {
 		if k != 0 {
 			distinct = append(distinct, k)
 		}
 	}
 	sortLabels(distinct)
-	out := labels[:0]
-	for range zeros {
-		out = append(out, 0)
-	}
+	s.distinct = distinct
+	s.freq = resize(s.freq, len(distinct))
+	freq := s.freq
 	mask := uint64(len(keys) - 1)
-	for _, k := range distinct {
+	for j, k := range distinct {
+		if k == 0 {
+			freq[j] = zeros
+			continue
+		}
 		i := k >> shift
 		for keys[i] != k {
 			i = (i + 1) & mask
 		}
-		for range counts[i] {
-			out = append(out, k)
-		}
+		freq[j] = counts[i]
 	}
-	return out
+	return distinct, freq
 }
 
 // sortLabels sorts labels in increasing order: a least-significant-digit
@@ -589,22 +599,25 @@ func sortLabels(labels []uint64) {
 	// After an even number of passes the result is back in labels.
 }
 
-// hash is the part's topological hash: sha256 of the version, the V/E/F
-// counts and the sorted multiset of final WL labels, in hex.
+// hash is the part's topological hash, in hex: the sha256 of the version,
+// the V/E/F counts and the multiset of final WL labels, written as the
+// number of distinct labels, those labels in increasing order (8 bytes each,
+// big-endian) and the number of faces bearing each (uvarints). The multiset
+// written this way is as long as its distinct labels, not as its faces:
+// meshes with repeated structure have few (a subdivided box of 3,072 faces,
+// 49), and SHA-256 is slow under WebAssembly, where Go has no SHA
+// instructions.
 func (c *complex) hash(sc *scratch) string {
-	labels, _ := c.wlLabels(sc)
+	distinct, faces, _ := c.wlLabels(sc)
 	msg := append(sc.msg[:0], hashVersion...)
-	for _, n := range []int{c.nv, c.edges(), len(c.faces)} {
+	for _, n := range []int{c.nv, c.edges(), len(c.faces), len(distinct)} {
 		msg = binary.BigEndian.AppendUint64(msg, uint64(n))
 	}
-	// The labels, big-endian, each written as its byte-reversed
-	// little-endian word: under WebAssembly that is one 8-byte store, where
-	// a big-endian put or append is eight single-byte ones.
-	n := len(msg)
-	msg = slices.Grow(msg, 8*len(labels))[:n+8*len(labels)]
-	out := msg[n:]
-	for i, l := range labels {
-		binary.LittleEndian.PutUint64(out[8*i:], bits.ReverseBytes64(l))
+	for _, l := range distinct {
+		msg = binary.BigEndian.AppendUint64(msg, l)
+	}
+	for _, n := range faces {
+		msg = binary.AppendUvarint(msg, uint64(n))
 	}
 	sc.msg = msg
 	sum := sha256.Sum256(msg)

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// TestLabelSetCountAndSorted holds labelSet to sorting and compacting, on
+// TestLabelSetCountAndHistogram holds labelSet to sorting and compacting, on
 // lists with many or few distinct labels, 0 among them, and labels whose
 // home slots collide.
-func TestLabelSetCountAndSorted(t *testing.T) {
+func TestLabelSetCountAndHistogram(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var s labelSet
 	for trial := range 300 {
@@ -35,8 +35,21 @@ func TestLabelSetCountAndSorted(t *testing.T) {
 		if got := s.count(labels, 1+r.IntN(100)); got != wantN {
 			t.Fatalf("trial %d: count %d want %d", trial, got, wantN)
 		}
-		if got := s.sorted(labels); !slices.Equal(got, want) {
-			t.Fatalf("trial %d: sorted differs", trial)
+		var expanded []uint64
+		keys, freq := s.histogram(labels)
+		if len(freq) != len(keys) {
+			t.Fatalf("trial %d: %d keys, %d counts", trial, len(keys), len(freq))
+		}
+		for i, l := range keys {
+			if i > 0 && l <= keys[i-1] {
+				t.Fatalf("trial %d: keys not strictly increasing at %d", trial, i)
+			}
+			for range freq[i] {
+				expanded = append(expanded, l)
+			}
+		}
+		if !slices.Equal(expanded, want) {
+			t.Fatalf("trial %d: histogram differs", trial)
 		}
 	}
 }

@@ -36,12 +36,13 @@ func TestWLGatherMatchesSums(t *testing.T) {
 			faces, orig := p.faces(&sc)
 			c := buildComplex(len(p.vertices), faces, orig, &sc)
 			require.True(t, c.twoFaced)
-			gathered, n := c.wlLabels(&sc)
-			gathered = slices.Clone(gathered)
+			gathered, gFaces, n := c.wlLabels(&sc)
+			gathered, gFaces = slices.Clone(gathered), slices.Clone(gFaces)
 			c.twoFaced = false
-			summed, m := c.wlLabels(&sc)
+			summed, sFaces, m := c.wlLabels(&sc)
 			require.Equal(t, n, m, "rounds")
 			require.Equal(t, gathered, summed)
+			require.Equal(t, gFaces, sFaces)
 		})
 	}
 }
