@@ -380,11 +380,11 @@ func (c *complex) wlGather(labels []uint64, classes int, across []int32, sc *scr
 // bits (labels come out of mix, so those are evenly spread), kept at most
 // half full. 0 marks an empty slot; the label 0 is counted apart.
 type labelSet struct {
-	keys   []uint64
-	shift  uint     // 64 - log2(len(keys))
-	n      int      // distinct labels in keys (0 not included)
-	zero   bool     // the label 0 was counted
-	miss   []uint64 // labels count left for probing
+	keys  []uint64
+	shift uint     // 64 - log2(len(keys))
+	n     int      // distinct labels in keys (0 not included)
+	zero  bool     // the label 0 was counted
+	miss  []uint64 // labels count left for probing
 
 	// histogram's: occurrences per slot, then the distinct labels sorted
 	// and their occurrences.
