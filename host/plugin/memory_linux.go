@@ -27,7 +27,9 @@ import (
 // (memoryPool): the first touch of each fresh 4 KiB page is a page fault,
 // and a Go guest touches its whole heap, 37-51 MB in a reference plugin's run
 // on a large input, about 10,000 faults that cost 20-30 ms; clearing the
-// same memory costs about 1 ms. wazero checks every guest access against the
+// same memory costs about 1-2 ms. The clearing is done by a goroutine of the
+// pool's, off the path of the run that closed the instance; an instance
+// that needs a mapping before it is cleared clears it itself. wazero checks every guest access against the
 // memory's current length in software (it uses no guard pages), so the
 // writable pages past that length that a reused mapping may have are out of
 // the guest's reach.
@@ -62,14 +64,25 @@ type memoryPool struct {
 	report func(idleBytes int64) // told the idle total after each change; may be nil
 
 	mu        sync.Mutex
-	idle      []*mappedMemory // most recently freed last
+	idle      []*mappedMemory // cleared, most recently freed last
 	idleBytes int64           // the idle mappings' resident parts, at most
 	timer     *time.Timer     // trims idle mappings; nil when none is idle
 	closed    bool
+
+	// dirty are freed mappings not cleared yet, oldest first; the cleaner
+	// goroutine, running while cleaning is set, clears them into idle.
+	// settled is signalled when it stops.
+	dirty    []*mappedMemory
+	cleaning bool
+	settled  *sync.Cond
+	// noCleaner leaves freed mappings dirty (tests: take clears them).
+	noCleaner bool
 }
 
 func newMemoryPool(report func(idleBytes int64)) *memoryPool {
-	return &memoryPool{keepResident: poolKeepResident, maxIdle: poolMaxIdle, idleTimeout: poolIdleTimeout, report: report}
+	p := &memoryPool{keepResident: poolKeepResident, maxIdle: poolMaxIdle, idleTimeout: poolIdleTimeout, report: report}
+	p.settled = sync.NewCond(&p.mu)
+	return p
 }
 
 // removed accounts for m leaving the idle list; p.mu is held.
@@ -102,45 +115,86 @@ func (p *memoryPool) Allocate(capacity, max uint64) experimental.LinearMemory {
 	return &mappedMemory{pool: p, region: region}
 }
 
-// take removes and returns the most recently freed idle mapping of size
-// bytes, or nil.
+// take removes and returns the most recently freed mapping of size bytes,
+// cleared, or nil: an idle one, else one still dirty, which it clears.
 func (p *memoryPool) take(size int) *mappedMemory {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for i := len(p.idle) - 1; i >= 0; i-- {
 		if m := p.idle[i]; len(m.region) == size {
 			p.idle = append(p.idle[:i], p.idle[i+1:]...)
 			p.removed(m)
+			p.mu.Unlock()
 			return m
 		}
 	}
-	return nil
+	var m *mappedMemory
+	for i := len(p.dirty) - 1; i >= 0; i-- {
+		if len(p.dirty[i].region) == size {
+			m = p.dirty[i]
+			p.dirty = append(p.dirty[:i], p.dirty[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	if m != nil && !m.clear(p.keepResident) {
+		m.unmap()
+		return nil
+	}
+	return m
 }
 
-// put takes m, whose instance is closed, for reuse; false when the pool is
-// closed or full, or m could not be cleared, and m must be unmapped.
+// put takes m, whose instance is closed, for reuse, to be cleared by the
+// cleaner; false when the pool is closed or full, and m must be unmapped.
 func (p *memoryPool) put(m *mappedMemory) bool {
 	p.mu.Lock()
-	full := p.closed || len(p.idle) >= p.maxIdle
-	p.mu.Unlock()
-	if full || !m.clear(p.keepResident) {
-		return false
-	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || len(p.idle) >= p.maxIdle {
+	if p.closed || len(p.idle)+len(p.dirty) >= p.maxIdle {
 		return false
 	}
-	m.idleSince = time.Now()
-	p.idle = append(p.idle, m)
-	p.idleBytes += int64(m.kept)
-	if p.report != nil {
-		p.report(p.idleBytes)
-	}
-	if p.timer == nil {
-		p.timer = time.AfterFunc(p.idleTimeout, p.trim)
+	p.dirty = append(p.dirty, m)
+	if !p.cleaning && !p.noCleaner {
+		p.cleaning = true
+		go p.clean()
 	}
 	return true
+}
+
+// clean clears the dirty mappings into the idle list, oldest first, until
+// none is left.
+func (p *memoryPool) clean() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.dirty) > 0 && !p.closed {
+		m := p.dirty[0]
+		p.dirty = append(p.dirty[:0], p.dirty[1:]...)
+		p.mu.Unlock()
+		ok := m.clear(p.keepResident)
+		p.mu.Lock()
+		if !ok || p.closed || len(p.idle) >= p.maxIdle {
+			m.unmap()
+			continue
+		}
+		m.idleSince = time.Now()
+		p.idle = append(p.idle, m)
+		p.idleBytes += int64(m.kept)
+		if p.report != nil {
+			p.report(p.idleBytes)
+		}
+		if p.timer == nil {
+			p.timer = time.AfterFunc(p.idleTimeout, p.trim)
+		}
+	}
+	p.cleaning = false
+	p.settled.Broadcast()
+}
+
+// settle waits until no freed mapping is waiting for the cleaner.
+func (p *memoryPool) settle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.cleaning {
+		p.settled.Wait()
+	}
 }
 
 // trim unmaps the mappings idle for idleTimeout or more, and sets the timer
@@ -170,12 +224,16 @@ func (p *memoryPool) trim() {
 	}
 }
 
-// Close unmaps the idle mappings; mappings freed afterwards are unmapped at
-// once. Close it after the runtimes whose instances it serves.
+// Close unmaps the idle and dirty mappings, after the cleaner has stopped;
+// mappings freed afterwards are unmapped at once. Close it after the
+// runtimes whose instances it serves.
 func (p *memoryPool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	for p.cleaning {
+		p.settled.Wait()
+	}
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
@@ -184,7 +242,10 @@ func (p *memoryPool) Close() {
 		p.removed(m)
 		m.unmap()
 	}
-	p.idle = nil
+	for _, m := range p.dirty {
+		m.unmap()
+	}
+	p.idle, p.dirty = nil, nil
 }
 
 // mappedMemory is one instance's reserved region; [0, writable) is readable

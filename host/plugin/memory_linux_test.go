@@ -43,6 +43,7 @@ func TestMemoryPoolReusesZeroedMappings(t *testing.T) {
 	fill(buf, 0xA5)
 	base := addr(buf)
 	a.Free()
+	p.settle() // the cleaner has cleared it
 	assert.Equal(t, int64(16*mib), mappedBytes.Load()-before, "the mapping is kept, not unmapped")
 	assert.Equal(t, int64(mib), idle, "idle bytes: the kept megabyte")
 
@@ -73,6 +74,32 @@ func TestMemoryPoolReusesZeroedMappings(t *testing.T) {
 	c := p.Allocate(64<<10, 16*mib)
 	c.Reallocate(64 << 10)
 	c.Free()
+	assert.Equal(t, before, mappedBytes.Load())
+}
+
+// TestMemoryPoolClearsDirtyOnTake: a mapping taken before the cleaner got to
+// it is cleared by the taker.
+func TestMemoryPoolClearsDirtyOnTake(t *testing.T) {
+	before := mappedBytes.Load()
+	var idle int64
+	p := newMemoryPool(func(n int64) { idle = n })
+	p.noCleaner = true
+	p.keepResident = 1 * mib
+	a := p.Allocate(64<<10, 16*mib)
+	buf := a.Reallocate(4 * mib)
+	fill(buf, 0x5A)
+	base := addr(buf)
+	a.Free()
+	assert.Zero(t, idle, "not idle before it is cleared")
+
+	b := p.Allocate(64<<10, 16*mib)
+	grown := b.Reallocate(4 * mib)
+	assert.Equal(t, base, addr(grown), "the dirty mapping is reused")
+	assert.True(t, allZero(grown), "and cleared by the taker")
+
+	// Close unmaps dirty mappings too.
+	b.Free()
+	p.Close()
 	assert.Equal(t, before, mappedBytes.Load())
 }
 
