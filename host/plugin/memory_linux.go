@@ -70,13 +70,17 @@ type memoryPool struct {
 	closed    bool
 
 	// dirty are freed mappings not cleared yet, oldest first; the cleaner
-	// goroutine, running while cleaning is set, clears them into idle.
-	// settled is signalled when it stops.
+	// goroutine, running while cleaning is set, clears them into idle, the
+	// one in hand being clearing. settled is signalled each time it is done
+	// with one, and when it stops.
 	dirty    []*mappedMemory
+	clearing *mappedMemory
 	cleaning bool
 	settled  *sync.Cond
-	// noCleaner leaves freed mappings dirty (tests: take clears them).
+	// Tests: noCleaner leaves freed mappings dirty (take clears them);
+	// clearHook is called by the cleaner with a mapping in hand.
 	noCleaner bool
+	clearHook func()
 }
 
 func newMemoryPool(report func(idleBytes int64)) *memoryPool {
@@ -116,16 +120,24 @@ func (p *memoryPool) Allocate(capacity, max uint64) experimental.LinearMemory {
 }
 
 // take removes and returns the most recently freed mapping of size bytes,
-// cleared, or nil: an idle one, else one still dirty, which it clears.
+// cleared, or nil: an idle one, else the one the cleaner is clearing (once
+// it is done: that is quicker than faulting in a new one), else one still
+// dirty, which it clears.
 func (p *memoryPool) take(size int) *mappedMemory {
 	p.mu.Lock()
-	for i := len(p.idle) - 1; i >= 0; i-- {
-		if m := p.idle[i]; len(m.region) == size {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			p.removed(m)
-			p.mu.Unlock()
-			return m
+	for {
+		for i := len(p.idle) - 1; i >= 0; i-- {
+			if m := p.idle[i]; len(m.region) == size {
+				p.idle = append(p.idle[:i], p.idle[i+1:]...)
+				p.removed(m)
+				p.mu.Unlock()
+				return m
+			}
 		}
+		if p.clearing == nil || len(p.clearing.region) != size {
+			break
+		}
+		p.settled.Wait()
 	}
 	var m *mappedMemory
 	for i := len(p.dirty) - 1; i >= 0; i-- {
@@ -167,9 +179,15 @@ func (p *memoryPool) clean() {
 	for len(p.dirty) > 0 && !p.closed {
 		m := p.dirty[0]
 		p.dirty = append(p.dirty[:0], p.dirty[1:]...)
+		p.clearing = m
 		p.mu.Unlock()
+		if p.clearHook != nil {
+			p.clearHook()
+		}
 		ok := m.clear(p.keepResident)
 		p.mu.Lock()
+		p.clearing = nil
+		p.settled.Broadcast()
 		if !ok || p.closed || len(p.idle) >= p.maxIdle {
 			m.unmap()
 			continue

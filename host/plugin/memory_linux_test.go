@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 const mib = 1 << 20
@@ -99,6 +100,48 @@ func TestMemoryPoolClearsDirtyOnTake(t *testing.T) {
 
 	// Close unmaps dirty mappings too.
 	b.Free()
+	p.Close()
+	assert.Equal(t, before, mappedBytes.Load())
+}
+
+// TestMemoryPoolWaitsForTheCleaner: an instance that needs the mapping the
+// cleaner has in hand waits for it rather than faulting in a new one.
+func TestMemoryPoolWaitsForTheCleaner(t *testing.T) {
+	before := mappedBytes.Load()
+	p := newMemoryPool(nil)
+	p.keepResident = 4 * mib
+	inHand, release := make(chan struct{}), make(chan struct{})
+	p.clearHook = func() {
+		close(inHand)
+		<-release
+	}
+	a := p.Allocate(64<<10, 16*mib)
+	buf := a.Reallocate(4 * mib)
+	fill(buf, 0x77)
+	base := addr(buf)
+	a.Free()
+	<-inHand
+
+	type taken struct {
+		mem experimental.LinearMemory
+		buf []byte
+	}
+	got := make(chan taken)
+	go func() {
+		m := p.Allocate(64<<10, 16*mib)
+		got <- taken{m, m.Reallocate(4 * mib)}
+	}()
+	select {
+	case <-got:
+		t.Fatal("Allocate did not wait for the mapping being cleared")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	b := <-got
+	assert.Equal(t, base, addr(b.buf), "the cleared mapping, not a new one")
+	assert.True(t, allZero(b.buf))
+	assert.Equal(t, int64(16*mib), mappedBytes.Load()-before)
+	b.mem.Free()
 	p.Close()
 	assert.Equal(t, before, mappedBytes.Load())
 }
