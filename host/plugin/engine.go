@@ -161,7 +161,11 @@ func (e *Engine) load(ctx context.Context, wasm []byte) (*Plugin, error) {
 	}
 	pages := pagesFor(e.policy.Effective(limitsOf(m)).MemoryMB)
 	key := runtimeKey{pages: pages}
-	instrumented, ierr := wasmbin.InstrumentLoops(wasm)
+	// What is compiled: the module with its data segments joined (each
+	// instance then starts with a few copies, not one per segment), then
+	// instrumented. Checks and the module's digest are of what was given.
+	prepared := wasmbin.CoalesceData(wasm)
+	instrumented, ierr := wasmbin.InstrumentLoops(prepared)
 	if ierr != nil {
 		key.checked = true
 	}
@@ -184,7 +188,7 @@ func (e *Engine) load(ctx context.Context, wasm []byte) (*Plugin, error) {
 	}
 	code := instrumented
 	if ierr != nil {
-		code = wasm
+		code = prepared
 		e.logger.LogAttrs(ctx, slog.LevelWarn, "module not instrumented for interruption; running it with wazero's slower context checks",
 			slog.String("plugin", m.Ref()), slog.String("error", ierr.Error()))
 	}
@@ -198,7 +202,7 @@ func (e *Engine) load(ctx context.Context, wasm []byte) (*Plugin, error) {
 		if rt, err = e.runtimeFor(ctx, runtimeKey{pages: pages, checked: true}); err != nil {
 			return nil, err
 		}
-		compiled, err = rt.r.CompileModule(ctx, wasm)
+		compiled, err = rt.r.CompileModule(ctx, prepared)
 	}
 	if err != nil {
 		return nil, refuse(manifest.Problem{Path: "module", Message: "does not compile: " + err.Error()})

@@ -157,12 +157,15 @@ func (p *Plugin) fill() {
 		}
 		p.warm.mu.Unlock()
 		w, err := p.warmOne()
+		if err != nil {
+			// Logged before off is set: whoever sees off finds the log.
+			p.engine.logger.Warn("plugin not pre-warmed; instantiating per run", slog.String("plugin", p.Ref()), slog.String("error", err.Error()))
+		}
 		p.warm.mu.Lock()
 		if err != nil {
 			p.warm.filling = false
 			p.warm.off = err.Error()
 			p.warm.mu.Unlock()
-			p.engine.logger.Warn("plugin not pre-warmed; instantiating per run", slog.String("plugin", p.Ref()), slog.String("error", err.Error()))
 			return
 		}
 		if len(p.warm.idle) >= p.warm.target || p.outOfService() {
