@@ -72,14 +72,20 @@ func CoalesceData(wasm []byte) []byte {
 	// Group the segments into runs, then write each run as one segment.
 	type run struct{ first, last int }
 	var runs []run
+	zeros := 0
 	for i := range segs {
 		if n := len(runs); n > 0 && uint64(segs[i].offset)-segs[runs[n-1].last].end() <= CoalesceGap {
+			zeros += int(uint64(segs[i].offset) - segs[runs[n-1].last].end())
 			runs[n-1].last = i
 		} else {
 			runs = append(runs, run{i, i})
 		}
 	}
-	if len(runs) == len(segs) {
+	// A segment costs a few bytes and may bring up to CoalesceGap zeros:
+	// a module made of gaps would grow a hundredfold. The zeros are kept
+	// to the module's size or 1 MiB (a Go plugin's are a fifth of its
+	// size).
+	if len(runs) == len(segs) || zeros > max(len(wasm), 1<<20) {
 		return wasm
 	}
 	body := binary.AppendUvarint(nil, uint64(len(runs)))

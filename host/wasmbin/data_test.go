@@ -1,6 +1,7 @@
 package wasmbin
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -190,4 +191,32 @@ func main() { fmt.Println(strings.ToUpper("hello"), table, unicode.IsUpper('A'))
 		return append([]byte(nil), b...)
 	}
 	assert.Equal(t, memory(in), memory(joined))
+}
+
+func TestCoalesceDataBoundsGrowth(t *testing.T) {
+	// 4,000 one-byte segments CoalesceGap bytes apart: joined, the module
+	// would be a hundred times larger.
+	var segs []seg
+	for i := range 4000 {
+		segs = append(segs, at(int32(i*(CoalesceGap+1)), "x"))
+	}
+	in := dataModule(segs, false)
+	assert.Equal(t, in, CoalesceData(in))
+}
+
+// FuzzCoalesceData: any input is returned as it is or as a module whose
+// sections still parse, with no more data segments than it had.
+func FuzzCoalesceData(f *testing.F) {
+	f.Add(dataModule([]seg{at(1000, "world"), at(100, "hello"), at(105, ", ")}, false))
+	f.Add(dataModule([]seg{at(100, "hello"), at(102, "LL"), at(110, "z")}, false))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		out := CoalesceData(wasm)
+		if bytes.Equal(out, wasm) {
+			return
+		}
+		_, err := Sections(out)
+		require.NoError(t, err)
+		assert.Less(t, segmentCount(t, out), segmentCount(t, wasm))
+	})
 }
