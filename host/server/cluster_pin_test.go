@@ -51,14 +51,14 @@ func TestClusterPinsFollow(t *testing.T) {
 	b := newClusterNode(t, rs, nil)
 	resp, body := a.upload("operator", repack(t, "valid/ok.wasm", func(m *manifest.Manifest) { m.Version = "1.1.0" }))
 	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
-	require.Eventually(t, b.pinnedOn("1.1.0", false), time.Second, 10*time.Millisecond)
+	eventually(t, b.pinnedOn("1.1.0", false), time.Second, 10*time.Millisecond)
 
 	resp, body = a.pin("operator", "ok", `{"version":"1.0.0"}`)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
 	var ans activeAnswer
 	require.NoError(t, json.Unmarshal(body, &ans))
 	assert.Equal(t, activeAnswer{Name: "ok", Version: "1.0.0", Pinned: true}, ans)
-	require.Eventually(t, b.pinnedOn("1.0.0", true), time.Second, 10*time.Millisecond, "B applies A's pin")
+	eventually(t, b.pinnedOn("1.0.0", true), time.Second, 10*time.Millisecond, "B applies A's pin")
 	assert.Equal(t, "1.0.0", b.ranOn())
 	assert.Equal(t, "1.0.0", raw.HGet(ctx, "phasehost:pins", "ok").Val())
 
@@ -67,16 +67,16 @@ func TestClusterPinsFollow(t *testing.T) {
 
 	resp, body = b.do("DELETE", "/v1/plugins/ok/active", "operator", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
-	require.Eventually(t, func() bool { return a.pinnedOn("1.1.0", false)() && c.pinnedOn("1.1.0", false)() }, time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return a.pinnedOn("1.1.0", false)() && c.pinnedOn("1.1.0", false)() }, time.Second, 10*time.Millisecond)
 	assert.False(t, raw.HExists(ctx, "phasehost:pins", "ok").Val())
 	assert.Equal(t, "1.1.0", a.ranOn())
 
 	resp, body = c.pin("operator", "ok", `{"version":"1.0.0"}`)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
-	require.Eventually(t, func() bool { return a.pinnedOn("1.0.0", true)() && b.pinnedOn("1.0.0", true)() }, time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return a.pinnedOn("1.0.0", true)() && b.pinnedOn("1.0.0", true)() }, time.Second, 10*time.Millisecond)
 	resp, body = a.pin("operator", "ok", `{"version":null}`)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
-	require.Eventually(t, func() bool { return b.pinnedOn("1.1.0", false)() && c.pinnedOn("1.1.0", false)() }, time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return b.pinnedOn("1.1.0", false)() && c.pinnedOn("1.1.0", false)() }, time.Second, 10*time.Millisecond)
 
 	// A pin that fails here is not published.
 	resp, body = a.pin("operator", "ok", `{"version":"9.9.9"}`)
@@ -114,13 +114,13 @@ func TestClusterResyncAfterMissedAnnouncements(t *testing.T) {
 	sha := shaOf(wasm)
 	require.NoError(t, raw.Set(ctx, "phasehost:module:{"+sha+"}", wasm, 0).Err())
 	require.NoError(t, raw.HSet(ctx, "phasehost:plugins", "ok@2.0.0", sha).Err())
-	require.Eventually(t, func() bool { return b.has("ok", "2.0.0") }, resyncWithin, 10*time.Millisecond)
+	eventually(t, func() bool { return b.has("ok", "2.0.0") }, resyncWithin, 10*time.Millisecond)
 
 	require.NoError(t, raw.HSet(ctx, "phasehost:pins", "ok", "1.0.0").Err())
-	require.Eventually(t, b.pinnedOn("1.0.0", true), resyncWithin, 10*time.Millisecond)
+	eventually(t, b.pinnedOn("1.0.0", true), resyncWithin, 10*time.Millisecond)
 	assert.Equal(t, "1.0.0", b.ranOn())
 
 	require.NoError(t, raw.Del(ctx, "phasehost:plugins", "phasehost:pins").Err())
-	require.Eventually(t, func() bool { return !b.has("ok", "2.0.0") && b.pinnedOn("1.0.0", false)() }, resyncWithin, 10*time.Millisecond)
+	eventually(t, func() bool { return !b.has("ok", "2.0.0") && b.pinnedOn("1.0.0", false)() }, resyncWithin, 10*time.Millisecond)
 	assert.True(t, b.has("cancel", "1.0.0"), "the node's own plugins stay")
 }

@@ -112,7 +112,7 @@ func TestClusterPluginsFollowUploads(t *testing.T) {
 	wasm := repack(t, "valid/ok.wasm", func(m *manifest.Manifest) { m.Version = "1.1.0" })
 	resp, body := a.upload("operator", wasm)
 	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
-	require.Eventually(t, func() bool { return b.has("ok", "1.1.0") }, time.Second, 10*time.Millisecond, "B loads A's upload")
+	eventually(t, func() bool { return b.has("ok", "1.1.0") }, time.Second, 10*time.Millisecond, "B loads A's upload")
 	s := b.submit("ok@1.1.0")
 	j := b.waitStatus(s, "succeeded", "failed")
 	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
@@ -132,7 +132,7 @@ func TestClusterPluginsFollowUploads(t *testing.T) {
 	// Removal on A.
 	resp, body = a.do("DELETE", "/v1/plugins/ok/1.1.0", "operator", nil)
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, "%s", body)
-	require.Eventually(t, func() bool { return !b.has("ok", "1.1.0") && !c.has("ok", "1.1.0") }, time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return !b.has("ok", "1.1.0") && !c.has("ok", "1.1.0") }, time.Second, 10*time.Millisecond)
 	assert.False(t, raw.HExists(ctx, "phasehost:plugins", "ok@1.1.0").Val())
 	resp, body = b.do("POST", "/v1/jobs", "", strings.NewReader(`{"pipeline":["ok@1.1.0"],"input":{}}`))
 	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "%s", body)
@@ -146,7 +146,7 @@ func TestClusterPluginsFollowUploads(t *testing.T) {
 		resp, body = a.upload("operator", w)
 		require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
 	}
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		p, ok := b.findPlugin("ok", "1.2.0")
 		return ok && p.SHA256 == shaOf(v2b)
 	}, time.Second, 10*time.Millisecond)
@@ -174,7 +174,7 @@ func TestClusterRefusesTamperedModule(t *testing.T) {
 	msg, _ := json.Marshal(cluster.Announcement{Op: cluster.OpAdd, Name: "ok", Version: "3.0.0", SHA256: sha, Node: "elsewhere"})
 	require.NoError(t, raw.Publish(ctx, "phasehost:control", msg).Err())
 
-	require.Eventually(t, func() bool { return logs.count("cluster: plugin not loaded") == 1 }, time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return logs.count("cluster: plugin not loaded") == 1 }, time.Second, 10*time.Millisecond)
 	assert.False(t, a.has("ok", "3.0.0"))
 
 	laterLogs := &logRecorder{}
@@ -213,7 +213,7 @@ func TestClusterNodes(t *testing.T) {
 
 	// A running job shows in its node's heartbeat.
 	s := a.submit("cancel")
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		for _, n := range b.nodes() {
 			if n.ID == a.cl.ID() && n.RunningJobs == 1 {
 				return true
@@ -226,7 +226,7 @@ func TestClusterNodes(t *testing.T) {
 	b.stop() // as a crash: the heartbeat stays until its TTL
 	stopped := time.Now()
 	assert.Contains(t, a.nodeIDs(), b.cl.ID())
-	require.Eventually(t, func() bool { return len(a.nodeIDs()) == 1 }, testTTL+time.Second, 20*time.Millisecond)
+	eventually(t, func() bool { return len(a.nodeIDs()) == 1 }, testTTL+time.Second, 20*time.Millisecond)
 	assert.GreaterOrEqual(t, time.Since(stopped), testTTL-2*testBeat, "gone after its TTL, not before")
 
 	c := newClusterNode(t, rs, nil)

@@ -125,7 +125,7 @@ func waitClosed(t *testing.T, p *plugin.Plugin) {
 
 func (e *env) waitProgress(s submitted) {
 	e.t.Helper()
-	require.Eventually(e.t, func() bool {
+	eventually(e.t, func() bool {
 		return e.state(s).Stages[0].SourcePhase == "CANCEL_SPIN_PROGRESS"
 	}, 10*time.Second, 5*time.Millisecond)
 }
@@ -320,7 +320,7 @@ func TestPluginDeleteWhileJobsUseIt(t *testing.T) {
 
 	// The running job carries on: it still publishes progress.
 	at := e.state(running).Seq
-	require.Eventually(t, func() bool { return e.state(running).Seq > at+2 }, 10*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return e.state(running).Seq > at+2 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, "running", e.state(running).Status)
 	assert.Equal(t, "queued", e.state(queued).Status)
 	assert.False(t, isClosed(cancelP), "closed under a running job")

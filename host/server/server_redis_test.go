@@ -117,7 +117,7 @@ func TestRedisOneSubscriptionPerJobPerNode(t *testing.T) {
 	ids := []string{jobs[0].ID, jobs[1].ID, jobs[2].ID}
 	const perJob = 100
 	ws := dialAll(t, e.url, jobs, perJob)
-	require.Eventually(t, func() bool { return e.srv.WatchStats().Members == 3*perJob }, 20*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return e.srv.WatchStats().Members == 3*perJob }, 20*time.Second, 10*time.Millisecond)
 
 	assert.Equal(t, []int64{1, 1, 1}, numSub(t, raw, ids...), "PUBSUB NUMSUB per job channel")
 	assert.Equal(t, 1, pubsubConns(t, raw), "pub/sub connections of the node")
@@ -127,7 +127,7 @@ func TestRedisOneSubscriptionPerJobPerNode(t *testing.T) {
 	assert.Equal(t, int64(3), st.Subscriptions)
 
 	for _, s := range jobs {
-		require.Eventually(t, func() bool { return e.state(s).Seq >= 20 }, 20*time.Second, 5*time.Millisecond)
+		eventually(t, func() bool { return e.state(s).Seq >= 20 }, 20*time.Second, 5*time.Millisecond)
 		e.cancel(s)
 	}
 	for _, s := range jobs {
@@ -139,7 +139,7 @@ func TestRedisOneSubscriptionPerJobPerNode(t *testing.T) {
 			assertSeqs(t, w.evs, 1, j.Seq)
 		}
 	}
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		n := numSub(t, raw, ids...)
 		return n[0]+n[1]+n[2] == 0 && e.rstore.SubscribedJobs() == 0
 	}, 5*time.Second, 20*time.Millisecond, "finished jobs are unsubscribed")
@@ -148,14 +148,14 @@ func TestRedisOneSubscriptionPerJobPerNode(t *testing.T) {
 	// the store's linger).
 	live := e.submit("cancel")
 	lws := dialAll(t, e.url, []submitted{live}, 30)
-	require.Eventually(t, func() bool { return e.srv.WatchStats().Members == 30 }, 10*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return e.srv.WatchStats().Members == 30 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []int64{1}, numSub(t, raw, live.ID))
 	assert.Equal(t, 1, pubsubConns(t, raw))
 	for _, w := range lws[live.ID] {
 		_ = w.c.Close()
 	}
-	require.Eventually(t, func() bool { return e.srv.WatchStats().Members == 0 }, 10*time.Second, 10*time.Millisecond)
-	require.Eventually(t, func() bool { return numSub(t, raw, live.ID)[0] == 0 }, 5*time.Second, 20*time.Millisecond,
+	eventually(t, func() bool { return e.srv.WatchStats().Members == 0 }, 10*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return numSub(t, raw, live.ID)[0] == 0 }, 5*time.Second, 20*time.Millisecond,
 		"unsubscribed after the linger")
 	assert.Equal(t, "running", e.state(live).Status)
 	e.cancel(live)
@@ -210,10 +210,10 @@ func TestRedisRestartMidJob(t *testing.T) {
 		evs, _ := readSSE(t, sse.Body, nil)
 		sseDone <- evs
 	}()
-	require.Eventually(t, func() bool { return e.state(s).Seq >= 10 }, 10*time.Second, 2*time.Millisecond)
+	eventually(t, func() bool { return e.state(s).Seq >= 10 }, 10*time.Second, 2*time.Millisecond)
 	// Every watcher has joined (history read): the outage hits them watching.
 	// (One joining during the outage is closed with 1013: TestWSJoinStoreDown.)
-	require.Eventually(t, func() bool { return e.srv.WatchStats().Members == 20 }, 20*time.Second, 5*time.Millisecond)
+	eventually(t, func() bool { return e.srv.WatchStats().Members == 20 }, 20*time.Second, 5*time.Millisecond)
 
 	rs.Kill()
 	// Meanwhile the job's state cannot be read: 503, to try again, not 500.
@@ -231,7 +231,7 @@ func TestRedisRestartMidJob(t *testing.T) {
 	// The client connections may take a moment to dial again: 503 until
 	// then.
 	var before int64
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		resp, b := e.do("GET", "/v1/jobs/"+s.ID, s.Token, nil)
 		if resp.StatusCode == http.StatusServiceUnavailable {
 			return false
@@ -322,7 +322,7 @@ func TestRedisTwoNodes(t *testing.T) {
 			evs, _ := readSSE(t, sse.Body, nil)
 			sseDone <- evs
 		}()
-		require.Eventually(t, func() bool { return b.state(s).Seq >= 10 }, 10*time.Second, 5*time.Millisecond)
+		eventually(t, func() bool { return b.state(s).Seq >= 10 }, 10*time.Second, 5*time.Millisecond)
 		resp, body := b.do("DELETE", "/v1/jobs/"+s.ID, s.Token, nil)
 		require.Equal(t, 202, resp.StatusCode, "%s", body)
 		j := b.waitStatus(s, "cancelled")
@@ -348,7 +348,7 @@ func TestRedisTwoNodes(t *testing.T) {
 			t.Fatal("the SSE stream did not end")
 		}
 		// A stops the run: its worker is free again.
-		require.Eventually(t, func() bool { return metricValue(t, a, "phasehost_jobs_running") == 0 }, 10*time.Second, 20*time.Millisecond)
+		eventually(t, func() bool { return metricValue(t, a, "phasehost_jobs_running") == 0 }, 10*time.Second, 20*time.Millisecond)
 		resp, body = a.do("DELETE", "/v1/jobs/"+s.ID, s.Token, nil)
 		assert.Equal(t, 409, resp.StatusCode)
 		assertError(t, body, "job_finished")
@@ -364,14 +364,14 @@ func TestRedisReadyz(t *testing.T) {
 
 	e.redis.Kill()
 	var body []byte
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		resp, body = e.do("GET", "/readyz", "", nil)
 		return resp.StatusCode == 503
 	}, 10*time.Second, 50*time.Millisecond)
 	assert.Contains(t, assertError(t, body, "not_ready"), "redis")
 
 	e.redis.Restart()
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		resp, _ := e.do("GET", "/readyz", "", nil)
 		return resp.StatusCode == 200
 	}, 20*time.Second, 50*time.Millisecond)

@@ -228,6 +228,21 @@ func (e *env) submit(pipeline ...string) submitted {
 	return s
 }
 
+// eventually is require.Eventually with the condition run on the test's own
+// goroutine: testify runs it on another, where a require inside it (e.state
+// and e.do have them) cannot stop the test, which then waits out the
+// timeout and reports only that the condition was never satisfied.
+func eventually(t testing.TB, cond func() bool, waitFor, tick time.Duration, msgAndArgs ...any) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			require.Fail(t, "condition never satisfied", msgAndArgs...)
+		}
+		time.Sleep(tick)
+	}
+}
+
 func (e *env) state(s submitted) store.Job {
 	resp, b := e.do("GET", "/v1/jobs/"+s.ID, s.Token, nil)
 	require.Equal(e.t, http.StatusOK, resp.StatusCode, "%s", b)
@@ -239,7 +254,7 @@ func (e *env) state(s submitted) store.Job {
 func (e *env) waitStatus(s submitted, want ...string) store.Job {
 	e.t.Helper()
 	var j store.Job
-	require.Eventually(e.t, func() bool {
+	eventually(e.t, func() bool {
 		j = e.state(s)
 		for _, w := range want {
 			if j.Status == w {
@@ -410,7 +425,7 @@ func TestCancelRunningJob(t *testing.T) {
 	forEngines(t, func(t *testing.T, engine string) {
 		e := newEnvOn(t, engine, nil)
 		s := e.submit("cancel")
-		require.Eventually(t, func() bool {
+		eventually(t, func() bool {
 			j := e.state(s)
 			return j.Stages[0].SourcePhase == "CANCEL_SPIN_PROGRESS"
 		}, 10*time.Second, 5*time.Millisecond)

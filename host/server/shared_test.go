@@ -128,7 +128,7 @@ func TestSharedQueueSpreadsJobs(t *testing.T) {
 	// Two endless jobs on A: with one worker per node, both run only if B
 	// took one.
 	j1, j2 := a.submit("cancel"), a.submit("cancel")
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		return a.state(j1).Status == "running" && a.state(j2).Status == "running"
 	}, 10*time.Second, 10*time.Millisecond, "both jobs run, one on each node")
 	assert.Equal(t, 1, a.q.Held())
@@ -149,7 +149,7 @@ func TestSharedQueueSpreadsJobs(t *testing.T) {
 	s := b.submit("ok")
 	j := a.waitStatus(s, "succeeded", "failed")
 	require.Equal(t, "succeeded", j.Status, "%s", j.Error)
-	require.Eventually(t, func() bool { return a.q.Held() == 0 && b.q.Held() == 0 }, 5*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return a.q.Held() == 0 && b.q.Held() == 0 }, 5*time.Second, 10*time.Millisecond)
 	assert.Zero(t, rawRedis(t, rs).XLen(context.Background(), a.q.Key()).Val(), "every entry acknowledged and deleted")
 }
 
@@ -159,7 +159,7 @@ func TestSharedQueueWaitingJobs(t *testing.T) {
 	rs := redistest.Start(t)
 	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1})
 	busy := a.submit("cancel")
-	require.Eventually(t, func() bool { return a.state(busy).Status == "running" }, 10*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return a.state(busy).Status == "running" }, 10*time.Second, 10*time.Millisecond)
 
 	waiting := a.submit("ok")
 	a.cancel(waiting)
@@ -176,9 +176,9 @@ func TestSharedQueueWaitingJobs(t *testing.T) {
 
 	a.cancel(busy)
 	a.waitStatus(busy, "cancelled")
-	require.Eventually(t, func() bool { return a.q.Held() == 0 && b.q.Held() == 0 }, 5*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return a.q.Held() == 0 && b.q.Held() == 0 }, 5*time.Second, 10*time.Millisecond)
 	raw := rawRedis(t, rs)
-	require.Eventually(t, func() bool { return raw.XLen(context.Background(), a.q.Key()).Val() == 0 }, 5*time.Second, 10*time.Millisecond,
+	eventually(t, func() bool { return raw.XLen(context.Background(), a.q.Key()).Val() == 0 }, 5*time.Second, 10*time.Millisecond,
 		"the cancelled job's entry was taken and dropped")
 	hist := a.history(waiting.ID)
 	assertContiguous(t, hist)
@@ -193,7 +193,7 @@ func TestSharedQueueStalledNodeJobTakenOver(t *testing.T) {
 	rs := redistest.Start(t)
 	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1, lease: lease})
 	s := a.submitSlow(3000)
-	require.Eventually(t, func() bool { return a.state(s).Stages[0].Percent > 0 }, 10*time.Second, 5*time.Millisecond)
+	eventually(t, func() bool { return a.state(s).Stages[0].Percent > 0 }, 10*time.Second, 5*time.Millisecond)
 	b := newSharedNode(t, rs, sharedOpts{name: "b", workers: 1, lease: lease})
 
 	require.NoError(t, a.rdb.Close()) // A's leases go unrenewed; its store still works
@@ -228,7 +228,7 @@ func TestSharedQueueStalledNodeJobTakenOver(t *testing.T) {
 			last = *ev.Percent
 		}
 	}
-	require.Eventually(t, func() bool { return metricValue(t, a.env, "phasehost_jobs_running") == 0 }, 10*time.Second, 10*time.Millisecond, "A's run stopped")
+	eventually(t, func() bool { return metricValue(t, a.env, "phasehost_jobs_running") == 0 }, 10*time.Second, 10*time.Millisecond, "A's run stopped")
 	assert.Equal(t, 1.0, metricValue(t, b.env, `phasehost_shared_queue_jobs_total{how="taken_over"}`))
 }
 
@@ -238,7 +238,7 @@ func TestSharedQueueGivesUpAfterMaxAttempts(t *testing.T) {
 	rs := redistest.Start(t)
 	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1, lease: lease, maxAttempts: 1})
 	s := a.submitSlow(3000)
-	require.Eventually(t, func() bool { return a.state(s).Stages[0].Percent > 0 }, 10*time.Second, 5*time.Millisecond)
+	eventually(t, func() bool { return a.state(s).Stages[0].Percent > 0 }, 10*time.Second, 5*time.Millisecond)
 	b := newSharedNode(t, rs, sharedOpts{name: "b", workers: 1, lease: lease, maxAttempts: 1})
 	require.NoError(t, a.rdb.Close())
 	j := b.waitStatus(s, "succeeded", "failed")
@@ -255,7 +255,7 @@ func TestSharedQueueShutdownHandsJobsOver(t *testing.T) {
 	rs := redistest.Start(t)
 	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1, lease: 30 * time.Second})
 	s := a.submitSlow(3000)
-	require.Eventually(t, func() bool { return a.state(s).Stages[0].Percent > 0 }, 10*time.Second, 5*time.Millisecond)
+	eventually(t, func() bool { return a.state(s).Stages[0].Percent > 0 }, 10*time.Second, 5*time.Millisecond)
 	b := newSharedNode(t, rs, sharedOpts{name: "b", workers: 1, lease: 30 * time.Second})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -297,7 +297,7 @@ func TestSharedQueueRedisDown(t *testing.T) {
 	assert.Contains(t, e.Error.Message, "the shared job queue cannot be reached")
 
 	rs.Restart() // empty: the stream and its group are made again
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		resp, _ := a.do("POST", "/v1/jobs", "", strings.NewReader(`{"pipeline":["ok"],"input":{}}`))
 		return resp.StatusCode == http.StatusAccepted
 	}, 10*time.Second, 50*time.Millisecond)
@@ -316,7 +316,7 @@ func TestSharedQueueRunsRemovedVersion(t *testing.T) {
 	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
 
 	busy := a.submit("cancel") // the only worker
-	require.Eventually(t, func() bool { return a.state(busy).Status == "running" }, 10*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return a.state(busy).Status == "running" }, 10*time.Second, 10*time.Millisecond)
 	s := a.submit("ok")
 	assert.Equal(t, "1.1.0", a.state(s).Stages[0].Version)
 	resp, body = a.do("DELETE", "/v1/plugins/ok/1.1.0", "operator", nil)
@@ -341,7 +341,7 @@ func TestSharedQueueTakeOverResumesAfterCompletedStages(t *testing.T) {
 	rs := redistest.Start(t)
 	a := newSharedNode(t, rs, sharedOpts{name: "a", workers: 1, lease: lease})
 	s := a.submitSlow(3000, 2) // about 4 s per stage: B is made and takes over well within the second
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		j := a.state(s)
 		return j.Stages[0].Status == "succeeded" && j.Stages[1].Percent > 0
 	}, 20*time.Second, 5*time.Millisecond, "A is in the second stage")

@@ -86,7 +86,7 @@ func TestPublishRetryGivesUp(t *testing.T) {
 		c.PublishRetry = 300 * time.Millisecond
 	})
 	s := e.submit("cancel")
-	require.Eventually(t, func() bool { return e.state(s).Seq >= 5 }, 10*time.Second, 2*time.Millisecond)
+	eventually(t, func() bool { return e.state(s).Seq >= 5 }, 10*time.Second, 2*time.Millisecond)
 	flaky.down.Store(true)
 	time.Sleep(400 * time.Millisecond) // the event is given up; the failure is retried
 	flaky.down.Store(false)
@@ -128,14 +128,14 @@ func TestReadyzProbesStoreCached(t *testing.T) {
 	deaf := errors.New("redis store: not ready: probe not received on the shared subscription")
 	rs.err.Store(&deaf)
 	var body []byte
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		resp, b := e.do("GET", "/readyz", "", nil)
 		body = b
 		return resp.StatusCode == 503
 	}, 5*time.Second, 20*time.Millisecond)
 	assert.Contains(t, assertError(t, body, "not_ready"), "probe not received")
 	rs.err.Store(nil)
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		resp, _ := e.do("GET", "/readyz", "", nil)
 		return resp.StatusCode == 200
 	}, 5*time.Second, 20*time.Millisecond)

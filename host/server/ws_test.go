@@ -145,7 +145,7 @@ func TestWSHistoryThenLive(t *testing.T) {
 	forEngines(t, func(t *testing.T, engine string) {
 		e := newWSEnvOn(t, engine, nil)
 		s := e.submit("cancel")
-		require.Eventually(t, func() bool { return e.state(s).Seq >= 5 }, 10*time.Second, 5*time.Millisecond)
+		eventually(t, func() bool { return e.state(s).Seq >= 5 }, 10*time.Second, 5*time.Millisecond)
 		at := e.state(s).Seq
 
 		c := dialWS(t, e.url, jobQuery(s, 0))
@@ -164,7 +164,7 @@ func TestWSHistoryThenLive(t *testing.T) {
 		assert.Equal(t, "error", reply[0].Type)
 		// The room leaves the index first; its goroutine then closes the
 		// store subscription.
-		require.Eventually(t, func() bool {
+		eventually(t, func() bool {
 			st := e.srv.WatchStats()
 			return st.Rooms == 0 && st.Subscriptions == 0
 		}, 5*time.Second, 5*time.Millisecond, "rooms and subscriptions after the job ended")
@@ -187,7 +187,7 @@ func TestWSSinceResume(t *testing.T) {
 			first := readWS(t, c, progressAtLeast(3))
 			require.NoError(t, c.Close())
 			last := first[len(first)-1].Seq
-			require.Eventually(t, func() bool { return e.state(s).Seq >= last+3 }, 10*time.Second, 5*time.Millisecond)
+			eventually(t, func() bool { return e.state(s).Seq >= last+3 }, 10*time.Second, 5*time.Millisecond)
 
 			c2 := dialWS(t, e.url, jobQuery(s, last))
 			mid := readWS(t, c2, progressAtLeast(*first[len(first)-1].Done+5))
@@ -224,7 +224,7 @@ func TestWSSubscribeFrames(t *testing.T) {
 		require.Equal(t, 2, e.srv.WatchStats().Rooms)
 
 		sendFrame(t, c, map[string]any{"op": "unsubscribe", "job": a.ID})
-		require.Eventually(t, func() bool { return e.srv.WatchStats().Rooms == 1 }, 5*time.Second, 5*time.Millisecond)
+		eventually(t, func() bool { return e.srv.WatchStats().Rooms == 1 }, 5*time.Second, 5*time.Millisecond)
 		e.cancel(a)
 		e.waitStatus(a, "cancelled")
 		e.cancel(b)
@@ -415,13 +415,13 @@ func TestWSManyClientsOneSubscriptionPerJob(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.Eventually(t, func() bool { return e.srv.WatchStats().Members == 3*perJob }, 20*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return e.srv.WatchStats().Members == 3*perJob }, 20*time.Second, 10*time.Millisecond)
 	st := e.srv.WatchStats()
 	assert.Equal(t, 3, st.Rooms)
 	assert.Equal(t, int64(3), st.Subscriptions, "one store subscription per watched job")
 	assert.Equal(t, 3*perJob, st.Conns)
 	for _, s := range jobs {
-		require.Eventually(t, func() bool { return e.state(s).Seq >= 20 }, 20*time.Second, 5*time.Millisecond)
+		eventually(t, func() bool { return e.state(s).Seq >= 20 }, 20*time.Second, 5*time.Millisecond)
 		e.cancel(s)
 	}
 	for _, s := range jobs {
@@ -433,7 +433,7 @@ func TestWSManyClientsOneSubscriptionPerJob(t *testing.T) {
 			assertSeqs(t, w.evs, 1, j.Seq)
 		}
 	}
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		st := e.srv.WatchStats()
 		return st.Rooms == 0 && st.Subscriptions == 0 && st.Members == 0
 	}, 5*time.Second, 5*time.Millisecond)
@@ -480,7 +480,7 @@ func TestWSSlowConsumerClosedOthersUnaffected(t *testing.T) {
 	for range others {
 		ws = append(ws, watch(dialWS(t, e.url, jobQuery(s, 0)))) // same hub, ordinary socket buffers
 	}
-	require.Eventually(t, func() bool { return metricValue(t, e, "phasehost_ws_slow_closes_total") >= 1 },
+	eventually(t, func() bool { return metricValue(t, e, "phasehost_ws_slow_closes_total") >= 1 },
 		20*time.Second, 10*time.Millisecond, "the stalled client is closed as slow; seq %d, deliveries %v", e.state(s).Seq, metricValue(t, e, "phasehost_ws_deliveries_total"))
 	e.cancel(s)
 	j := e.waitStatus(s, "cancelled")
