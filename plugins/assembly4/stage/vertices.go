@@ -54,30 +54,52 @@ func parseVertices(data []byte) ([][3]float64, error) {
 }
 
 // appendVertices appends vertices as a JSON array of [x, y, z].
+//
+// It is shaped for WebAssembly, where every taken branch is an indirect
+// jump (and, under the host's loop instrumentation, a countdown too): a
+// vertex whose three coordinates all take AppendFloatFixed straight, as
+// most do, is written in one straight run, the three range tests folded
+// into one flag and the separators appended with the brackets; the others
+// go coordinate by coordinate through appendFloat.
 func appendVertices(buf []byte, v [][3]float64) ([]byte, error) {
 	buf = append(buf, '[')
 	for i := range v {
-		if i > 0 {
+		x, y, z := v[i][0], v[i][1], v[i][2]
+		ax, ay, az := math.Abs(x), math.Abs(y), math.Abs(z)
+		plain := true
+		if !(ax >= 1e-6 && ax < 1e21) {
+			plain = false
+		}
+		if !(ay >= 1e-6 && ay < 1e21) {
+			plain = false
+		}
+		if !(az >= 1e-6 && az < 1e21) {
+			plain = false
+		}
+		if plain {
+			buf = append(buf, '[')
+			buf = docjson.AppendFloatFixed(buf, x)
 			buf = append(buf, ',')
+			buf = docjson.AppendFloatFixed(buf, y)
+			buf = append(buf, ',')
+			buf = docjson.AppendFloatFixed(buf, z)
+			buf = append(buf, ']', ',')
+			continue
 		}
 		buf = append(buf, '[')
 		for c := 0; c < 3; c++ {
 			if c > 0 {
 				buf = append(buf, ',')
 			}
-			// Most coordinates take AppendFloatFixed straight (one call
-			// less per number, which counts in WebAssembly); appendFloat
-			// decides for the others.
-			if a := math.Abs(v[i][c]); a >= 1e-6 && a < 1e21 {
-				buf = docjson.AppendFloatFixed(buf, v[i][c])
-				continue
-			}
 			var err error
 			if buf, err = appendFloat(buf, v[i][c]); err != nil {
 				return nil, fmt.Errorf("vertex %d: %w", i, err)
 			}
 		}
-		buf = append(buf, ']')
+		buf = append(buf, ']', ',')
+	}
+	if len(v) > 0 {
+		buf = buf[:len(buf)-1] // the last vertex's ','
 	}
 	return append(buf, ']'), nil
 }
