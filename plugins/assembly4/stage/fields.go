@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"slices"
@@ -145,9 +144,10 @@ func lcsFast(raw []byte) (l []namedFrame, ok bool) {
 	if c.next() == '}' {
 		return []namedFrame{}, true
 	}
+	l = make([]namedFrame, 0, 8)
 	for {
-		k, ok := c.key()
-		if !ok || !utf8.Valid(k) { // encoding/json would replace bad UTF-8
+		k, ok := c.key(true)
+		if !ok {
 			return nil, false
 		}
 		f, ok := c.frame("origin")
@@ -207,7 +207,7 @@ func constraintsFast(raw []byte) ([]constraint, bool) {
 			c.i++
 		} else {
 			for {
-				k, ok := c.key()
+				k, ok := c.key(false)
 				if !ok {
 					return nil, false
 				}
@@ -279,20 +279,30 @@ func (c *cursor) value() []byte {
 }
 
 // key reads an object's key and the colon after it. ok is false for a key
-// with an escape, which the fast paths leave to encoding/json (such a key
-// ends at a quote after a backslash, or past it).
-func (c *cursor) key() (k []byte, ok bool) {
+// with an escape, which the fast paths leave to encoding/json, and, unless
+// anyUTF8, for one that is not ASCII (the fast paths' member names are).
+// One pass over the key's bytes: a loop per pass costs in WebAssembly.
+func (c *cursor) key(anyUTF8 bool) (k []byte, ok bool) {
 	c.next() // the opening quote
 	start := c.i + 1
-	n := bytes.IndexByte(c.b[start:], '"')
-	if n < 0 {
+	j, ascii := start, true
+	for ; j < len(c.b); j++ {
+		ch := c.b[j]
+		if ch == '"' {
+			break
+		}
+		if ch == '\\' {
+			return nil, false
+		}
+		if ch >= 0x80 {
+			ascii = false
+		}
+	}
+	k = c.b[start:j]
+	if !ascii && (!anyUTF8 || !utf8.Valid(k)) { // encoding/json would replace bad UTF-8
 		return nil, false
 	}
-	k = c.b[start : start+n]
-	if bytes.IndexByte(k, '\\') >= 0 {
-		return nil, false
-	}
-	c.i = start + n + 1
+	c.i = j + 1
 	c.next() // the colon
 	c.i++
 	return k, true
@@ -312,7 +322,7 @@ func (c *cursor) frame(originKey string) (f frame, ok bool) {
 	}
 	var seenOrigin bool
 	for {
-		k, ok := c.key()
+		k, ok := c.key(false)
 		switch {
 		case !ok:
 			return f, false
@@ -347,7 +357,7 @@ func (c *cursor) rotation(f *frame) bool {
 	}
 	var seenAxis, seenAngle bool
 	for {
-		k, ok := c.key()
+		k, ok := c.key(false)
 		switch {
 		case !ok:
 			return false
@@ -358,7 +368,7 @@ func (c *cursor) rotation(f *frame) bool {
 			}
 		case string(k) == "angle_deg" && !seenAngle:
 			seenAngle = true
-			if f.angle, ok = number(c.value()); !ok {
+			if f.angle, ok = c.number(); !ok {
 				return false
 			}
 		default:
@@ -381,7 +391,7 @@ func (c *cursor) numbers() (v coords, ok bool) {
 		return v, true
 	}
 	for {
-		x, ok := number(c.value())
+		x, ok := c.number()
 		if !ok {
 			return v, false
 		}
@@ -395,13 +405,25 @@ func (c *cursor) numbers() (v coords, ok bool) {
 	}
 }
 
+// number reads a number as encoding/json decodes it (strconv.ParseFloat);
+// ok is false for one out of range or another value. A short decimal
+// (see shortDecimal) is read in the same pass that finds its end.
+func (c *cursor) number() (float64, bool) {
+	c.next()
+	if v, end, ok := shortDecimal(c.b, c.i); ok {
+		c.i = end
+		return v, true
+	}
+	return number(c.value())
+}
+
 // number decodes a JSON number as encoding/json does (strconv.ParseFloat),
 // refusing one out of range or another value.
 func number(raw []byte) (float64, bool) {
 	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return 0, false
 	}
-	if v, ok := shortDecimal(raw); ok {
+	if v, end, ok := shortDecimal(raw, 0); ok && end == len(raw) {
 		return v, true
 	}
 	v, err := strconv.ParseFloat(string(raw), 64)
@@ -411,38 +433,44 @@ func number(raw []byte) (float64, bool) {
 // pow10 holds the powers of ten that shortDecimal divides by, all exact.
 var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
-// shortDecimal reads a JSON number without an exponent and with 15 digits
-// at most, the usual ones here (0, 90, -2.5): its digits are an integer
-// below 2^53 and its fraction a division by 10^k, k ≤ 15, both exact, so
-// the float division is the correctly rounded value, strconv.ParseFloat's
-// (Clinger's fast path). ok is false for other numbers.
-func shortDecimal(raw []byte) (float64, bool) {
-	i, neg := 0, raw[0] == '-'
+// shortDecimal reads the JSON number at d[i] when it has no exponent and
+// 15 digits at most, the usual ones here (0, 90, -2.5), and returns it and
+// the index just past it: its digits are an integer below 2^53 and its
+// fraction a division by 10^k, k ≤ 15, both exact, so the float division
+// is the correctly rounded value, strconv.ParseFloat's (Clinger's fast
+// path). ok is false for other numbers and other values.
+func shortDecimal(d []byte, i int) (v float64, end int, ok bool) {
+	neg := i < len(d) && d[i] == '-'
 	if neg {
-		i = 1
+		i++
 	}
 	var m uint64
 	nd, point := 0, -1 // digits, and how many come before the point
-	for ; i < len(raw); i++ {
-		switch ch := raw[i]; {
-		case ch >= '0' && ch <= '9':
+	for ; i < len(d); i++ {
+		ch := d[i]
+		if ch >= '0' && ch <= '9' {
 			m = m*10 + uint64(ch-'0')
 			nd++
-		case ch == '.' && point < 0:
-			point = nd
-		default: // an exponent
-			return 0, false
+			continue
 		}
+		if ch == '.' && point < 0 {
+			point = nd
+			continue
+		}
+		if ch == 'e' || ch == 'E' {
+			return 0, 0, false
+		}
+		break // the number's end: checked JSON puts no other byte in it
 	}
 	if nd == 0 || nd > 15 {
-		return 0, false
+		return 0, 0, false
 	}
-	v := float64(m)
+	v = float64(m)
 	if point >= 0 {
 		v /= pow10[nd-point]
 	}
 	if neg {
 		v = -v
 	}
-	return v, true
+	return v, i, true
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestNumberAsParseFloat holds number (shortDecimal, then strconv) to
+// TestNumberAsParseFloat holds number and cursor.number (shortDecimal, then strconv) to
 // strconv.ParseFloat, bit for bit, on decimals of every length around the
 // 15 digits shortDecimal takes.
 func TestNumberAsParseFloat(t *testing.T) {
@@ -45,6 +45,14 @@ func TestNumberAsParseFloat(t *testing.T) {
 		require.Equal(t, err == nil, ok, s)
 		if ok {
 			require.Equal(t, math.Float64bits(want), math.Float64bits(got), s)
+		}
+		// In place, as the cursor reads array elements.
+		c := cursor{b: []byte(" " + s + " ]")}
+		got, ok = c.number()
+		require.Equal(t, err == nil, ok, s)
+		if ok {
+			require.Equal(t, math.Float64bits(want), math.Float64bits(got), s)
+			require.Equal(t, len(s)+1, c.i, s)
 		}
 	}
 	for _, s := range []string{`"1"`, "null", "true", "[1]", "{}"} {
