@@ -42,7 +42,8 @@ func TestAppendVertices(t *testing.T) {
 
 	// Against the plain writer: a coordinate at a time, through appendFloat.
 	r := rand.New(rand.NewPCG(15, 16))
-	special := []float64{0, math.Copysign(0, -1), 1e-6, 9.9e-7, -1e-300, 1e21, 9.99e20, -2e22, 0.1, 1, -7}
+	special := []float64{0, math.Copysign(0, -1), 1e-6, -1e-6, math.Nextafter(1e-6, 0), 9.9e-7, -1e-300, 1e21, -1e21,
+		math.Nextafter(1e21, 0), -math.Nextafter(1e21, 0), 9.99e20, -2e22, math.MaxFloat64, math.SmallestNonzeroFloat64, 0.1, 1, -7}
 	v := make([][3]float64, 3000)
 	for i := range v {
 		for c := range v[i] {
