@@ -34,6 +34,48 @@ func TestAppendVertices(t *testing.T) {
 	assert.Equal(t, `[[1,-0.5,1e+21],[1e-07,123456789,0]]`, string(b))
 	_, err = appendVertices(nil, [][3]float64{{math.Inf(1), 0, 0}})
 	require.EqualError(t, err, "vertex 0: coordinate +Inf is not finite after the transform")
+	_, err = appendVertices(nil, [][3]float64{{1, 2, 3}, {4, 5, math.NaN()}})
+	require.EqualError(t, err, "vertex 1: coordinate NaN is not finite after the transform")
+	b, err = appendVertices(nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, `[]`, string(b))
+
+	// Against the plain writer: a coordinate at a time, through appendFloat.
+	r := rand.New(rand.NewPCG(15, 16))
+	special := []float64{0, math.Copysign(0, -1), 1e-6, -1e-6, math.Nextafter(1e-6, 0), 9.9e-7, -1e-300, 1e21, -1e21,
+		math.Nextafter(1e21, 0), -math.Nextafter(1e21, 0), 9.99e20, -2e22, math.MaxFloat64, math.SmallestNonzeroFloat64, 0.1, 1, -7}
+	v := make([][3]float64, 3000)
+	for i := range v {
+		for c := range v[i] {
+			switch r.IntN(3) {
+			case 0:
+				v[i][c] = special[r.IntN(len(special))]
+			case 1:
+				v[i][c] = (r.Float64() - 0.5) * math.Pow(10, float64(r.IntN(34)-10))
+			default:
+				v[i][c] = float64(r.IntN(2001)-1000) / 16
+			}
+		}
+	}
+	want := []byte{'['}
+	for i, p := range v {
+		if i > 0 {
+			want = append(want, ',')
+		}
+		want = append(want, '[')
+		for c, x := range p {
+			if c > 0 {
+				want = append(want, ',')
+			}
+			want, err = appendFloat(want, x)
+			require.NoError(t, err)
+		}
+		want = append(want, ']')
+	}
+	want = append(want, ']')
+	got, err := appendVertices([]byte{}, v)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got))
 }
 
 func matNear(t *testing.T, want, got mat4, msg string) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/phasehost/phasehost/sdk/go/docjson"
@@ -29,24 +28,6 @@ var (
 	ErrNoGround = errors.New("no grounded part")
 )
 
-// rotationJSON is an axis-angle rotation as it appears in the document.
-type rotationJSON struct {
-	Axis     []float64 `json:"axis"`
-	AngleDeg float64   `json:"angle_deg"`
-}
-
-// lcsJSON is a local coordinate system on a part.
-type lcsJSON struct {
-	Origin   []float64     `json:"origin"`
-	Rotation *rotationJSON `json:"rotation"`
-}
-
-// placementJSON is a grounded part's placement in the input.
-type placementJSON struct {
-	Position []float64     `json:"position"`
-	Rotation *rotationJSON `json:"rotation"`
-}
-
 // constraint is one attachment: part's LCS coincides with parent's LCS.
 type constraint struct {
 	Name      string `json:"name"`
@@ -55,7 +36,8 @@ type constraint struct {
 	Parent    string `json:"parent"`
 	ParentLCS string `json:"parent_lcs"`
 
-	part, parent int // indexes into assembly.parts, set by check
+	part, parent   int // indexes into assembly.parts, set by check
+	lcs, parentLCS int // indexes into the parts' lcs, set by check
 }
 
 // part is one part of the document: the fields the stage uses, and the
@@ -65,7 +47,7 @@ type part struct {
 	obj       *docjson.Object
 	mesh      *docjson.Object // the part's mesh, when its vertices are rewritten; else nil
 	grounded  bool
-	lcs       map[string]mat4
+	lcs       []lcs        // sorted by name
 	verts     [][3]float64 // in part coordinates, then in assembly coordinates
 	placement mat4
 
@@ -80,6 +62,21 @@ type part struct {
 	scanned       *docjson.Object
 	scannedVerts  [][3]float64
 	scannedHasVts bool
+}
+
+// lcs is a part's LCS as a transform.
+type lcs struct {
+	name string
+	m    mat4
+}
+
+// findLCS returns the index of p's LCS name, or -1.
+func (p *part) findLCS(name string) int {
+	i, ok := slices.BinarySearchFunc(p.lcs, name, func(l lcs, name string) int { return strings.Compare(l.name, name) })
+	if !ok {
+		return -1
+	}
+	return i
 }
 
 // assembly is the decoded document and, after check, its solve order.
@@ -270,24 +267,32 @@ func (p *part) fill() error {
 	if err := field(obj, "grounded", func(raw []byte) error { return decodeBool(raw, &p.grounded) }); err != nil {
 		return err
 	}
-	var placement *placementJSON
-	if err := field(obj, "placement", func(raw []byte) error { return decodePlacement(raw, &placement) }); err != nil {
+	var placement frame
+	var placed bool
+	if err := field(obj, "placement", func(raw []byte) (err error) {
+		placement, placed, err = decodePlacement(raw)
+		return err
+	}); err != nil {
 		return err
 	}
 	var err error
-	p.lcs = map[string]mat4{}
-	if placement != nil && p.grounded {
-		if p.placement, err = toTransform(placement.Position, "position", placement.Rotation); err != nil {
+	if placed && p.grounded {
+		if p.placement, err = toTransform(placement, "position"); err != nil {
 			return fmt.Errorf("placement: %w", err)
 		}
 	}
-	var lcs map[string]lcsJSON
-	if err := field(obj, "lcs", func(raw []byte) error { return decodeLCS(raw, &lcs) }); err != nil {
+	var frames []namedFrame
+	if err := field(obj, "lcs", func(raw []byte) (err error) {
+		frames, err = decodeLCS(raw)
+		return err
+	}); err != nil {
 		return err
 	}
-	for _, name := range sortedKeys(lcs) {
-		if p.lcs[name], err = toTransform(lcs[name].Origin, "origin", lcs[name].Rotation); err != nil {
-			return fmt.Errorf("LCS %q: %w", name, err)
+	p.lcs = make([]lcs, len(frames))
+	for i, f := range frames {
+		p.lcs[i].name = f.name
+		if p.lcs[i].m, err = toTransform(f.frame, "origin"); err != nil {
+			return fmt.Errorf("LCS %q: %w", f.name, err)
 		}
 	}
 	mraw, ok := obj.Get("mesh")
@@ -333,40 +338,31 @@ func field(obj *docjson.Object, key string, decode func(raw []byte) error) error
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// toTransform builds the transform of an origin (called what in errors) and
-// an optional rotation.
-func toTransform(origin []float64, what string, rot *rotationJSON) (mat4, error) {
-	o, err := vec3(origin, what)
+// toTransform builds the transform of f: its origin (called what in
+// errors) and optional rotation.
+func toTransform(f frame, what string) (mat4, error) {
+	o, err := vec3(f.origin, what)
 	if err != nil {
 		return mat4{}, err
 	}
-	if rot == nil {
+	if !f.rotated {
 		return rigid(o, [3]float64{}, 0)
 	}
-	axis, err := vec3(rot.Axis, "rotation axis")
+	axis, err := vec3(f.axis, "rotation axis")
 	if err != nil {
 		return mat4{}, err
 	}
-	return rigid(o, axis, rot.AngleDeg)
+	return rigid(o, axis, f.angle)
 }
 
-func vec3(v []float64, what string) ([3]float64, error) {
-	switch len(v) {
+func vec3(v coords, what string) ([3]float64, error) {
+	switch v.n {
 	case 0:
 		return [3]float64{}, nil
 	case 3:
-		return [3]float64{v[0], v[1], v[2]}, nil
+		return v.v, nil
 	}
-	return [3]float64{}, fmt.Errorf("%s has %d coordinates, want 3", what, len(v))
+	return [3]float64{}, fmt.Errorf("%s has %d coordinates, want 3", what, v.n)
 }
 
 // check resolves the constraints' names and checks the constraint graph:
@@ -383,10 +379,10 @@ func (a *assembly) check() error {
 		if c.parent, ok = a.byName[c.Parent]; !ok {
 			return fmt.Errorf("constraint %q: %w %q (as parent)", c.Name, ErrUnknownPart, c.Parent)
 		}
-		if _, ok := a.parts[c.part].lcs[c.LCS]; !ok {
+		if c.lcs = a.parts[c.part].findLCS(c.LCS); c.lcs < 0 {
 			return fmt.Errorf("constraint %q: %w %q on part %q", c.Name, ErrUnknownLCS, c.LCS, c.Part)
 		}
-		if _, ok := a.parts[c.parent].lcs[c.ParentLCS]; !ok {
+		if c.parentLCS = a.parts[c.parent].findLCS(c.ParentLCS); c.parentLCS < 0 {
 			return fmt.Errorf("constraint %q: %w %q on parent part %q", c.Name, ErrUnknownLCS, c.ParentLCS, c.Parent)
 		}
 		attached[c.part] = append(attached[c.part], i)

@@ -71,7 +71,7 @@ func (a *assembly) solve(h sdk.Host) error {
 		if c := a.via[i]; c >= 0 {
 			con := a.constraints[c]
 			parent := a.parts[con.parent]
-			p.placement = parent.placement.mul(parent.lcs[con.ParentLCS]).mul(p.lcs[con.LCS].inverse())
+			p.placement = parent.placement.mul(parent.lcs[con.parentLCS].m).mul(p.lcs[con.lcs].m.inverse())
 		}
 		if done := int64(k + 1); prog.Due(done) {
 			msg := fmt.Sprintf("placed %s (grounded)", p.name)
@@ -148,11 +148,9 @@ func (a *assembly) encode() ([]byte, error) {
 	for _, i := range a.order {
 		s.Order = append(s.Order, a.parts[i].name)
 	}
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %q: %w", "assembly4", err)
-	}
-	a.doc.Set("assembly4", raw)
+	// The summary and the placements, in one buffer.
+	small := appendSummary(make([]byte, 0, 1024+512*len(a.parts)), &s)
+	a.doc.Set("assembly4", small[:len(small):len(small)])
 	// The parts are written in place of the document's "parts" (added last
 	// when it has none).
 	a.doc.Set("parts", nil)
@@ -171,11 +169,13 @@ func (a *assembly) encode() ([]byte, error) {
 		}
 		out.Position = [3]float64{out.Matrix[3], out.Matrix[7], out.Matrix[11]}
 		out.Rotation.Axis, out.Rotation.AngleDeg = p.placement.axisAngle()
-		raw, err := json.Marshal(out)
-		if err != nil {
+		start := len(small)
+		var ok bool
+		if small, ok = appendPlacement(small, &out); !ok {
+			_, err := json.Marshal(out)
 			return nil, fmt.Errorf("part %q: encoding %q: %w", p.name, "placement", err)
 		}
-		p.obj.Set("placement", raw)
+		p.obj.Set("placement", small[start:len(small):len(small)])
 		for _, m := range p.obj.Members() {
 			if m.Key != "mesh" || p.mesh == nil {
 				est += len(m.Key) + len(m.Raw) + 4

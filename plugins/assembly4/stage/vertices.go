@@ -54,33 +54,57 @@ func parseVertices(data []byte) ([][3]float64, error) {
 }
 
 // appendVertices appends vertices as a JSON array of [x, y, z].
+//
+// It is shaped for WebAssembly, where every taken branch is an indirect
+// jump (and, under the host's loop instrumentation, a countdown too): a
+// vertex whose three coordinates all take AppendFloatFixed straight, as
+// most do, is written in one straight run, after one test for the three
+// (see plainLow); the others go coordinate by coordinate through
+// appendFloat. The brackets between two vertices, "],[", are one append.
 func appendVertices(buf []byte, v [][3]float64) ([]byte, error) {
-	buf = append(buf, '[')
+	buf = append(buf, '[', '[')
 	for i := range v {
-		if i > 0 {
+		x, y, z := v[i][0], v[i][1], v[i][2]
+		bx := math.Float64bits(x)&^(1<<63) - plainLow
+		by := math.Float64bits(y)&^(1<<63) - plainLow
+		bz := math.Float64bits(z)&^(1<<63) - plainLow
+		if max(bx, by, bz) < plainSpan {
+			buf = docjson.AppendFloatFixed(buf, x)
 			buf = append(buf, ',')
+			buf = docjson.AppendFloatFixed(buf, y)
+			buf = append(buf, ',')
+			buf = docjson.AppendFloatFixed(buf, z)
+			buf = append(buf, ']', ',', '[')
+			continue
 		}
-		buf = append(buf, '[')
 		for c := 0; c < 3; c++ {
 			if c > 0 {
 				buf = append(buf, ',')
-			}
-			// Most coordinates take AppendFloatFixed straight (one call
-			// less per number, which counts in WebAssembly); appendFloat
-			// decides for the others.
-			if a := math.Abs(v[i][c]); a >= 1e-6 && a < 1e21 {
-				buf = docjson.AppendFloatFixed(buf, v[i][c])
-				continue
 			}
 			var err error
 			if buf, err = appendFloat(buf, v[i][c]); err != nil {
 				return nil, fmt.Errorf("vertex %d: %w", i, err)
 			}
 		}
-		buf = append(buf, ']')
+		buf = append(buf, ']', ',', '[')
 	}
+	if len(v) == 0 {
+		buf[len(buf)-1] = ']' // "[]"
+		return buf, nil
+	}
+	buf = buf[:len(buf)-2] // the last vertex's ",["
 	return append(buf, ']'), nil
 }
+
+// A coordinate x takes AppendFloatFixed straight when 1e-6 ≤ |x| < 1e21
+// (appendFloat has the others): for float64s of the same sign the order of
+// their bits is their order, so that is |x|'s bits minus plainLow, unsigned,
+// below plainSpan (NaN's and ±Inf's are above). The three tests of a vertex
+// are then one comparison of the largest, without && (a branch each).
+var (
+	plainLow  = math.Float64bits(1e-6)
+	plainSpan = math.Float64bits(1e21) - plainLow
+)
 
 // appendFloat appends v formatted as encoding/json does (shortest
 // representation, exponent only for very small or large magnitudes).
