@@ -11,6 +11,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,23 +412,33 @@ func TestLoadRefusesOversizedModule(t *testing.T) {
 
 // A spinning guest must not block the Go garbage collector (native code in
 // between safepoints cannot be preempted), and must still stop at its timeout.
+// Once the guest spins, collections are run until the run ends: at least
+// one must finish while it still runs (a blocked one would finish only when
+// the guest is stopped, 200 ms later).
 func TestSpinningGuestDoesNotBlockGC(t *testing.T) {
 	f := newFixture(t, Policy{})
 	p := f.load(t, "hostile/endless_loop.wasm")
-	done := make(chan struct{})
-	gcs := 0
+	entered := make(chan struct{})
+	runEntryHook = func() { close(entered) }
+	defer func() { runEntryHook = nil }()
+	var finished atomic.Bool
+	gcs := make(chan int)
 	go func() {
-		defer close(done)
-		deadline := time.Now().Add(150 * time.Millisecond)
-		for time.Now().Before(deadline) {
+		<-entered
+		time.Sleep(20 * time.Millisecond) // into the loop
+		n := 0
+		for !finished.Load() {
 			goruntime.GC() // stops the world: needs the spinning goroutine at a safepoint
-			gcs++
+			if !finished.Load() {
+				n++
+			}
 		}
+		gcs <- n
 	}()
 	o := runIt(t, p, `{}`, nil)
-	<-done
+	finished.Store(true)
 	assert.ErrorIs(t, o.err, ErrTimeout)
-	assert.Greater(t, gcs, 1)
+	assert.GreaterOrEqual(t, <-gcs, 1, "no collection finished while the guest ran")
 }
 
 func TestModulesAreInstrumented(t *testing.T) {
