@@ -367,8 +367,12 @@ func (c *complex) wlGather(labels []uint64, classes int, across []int32, sc *scr
 	for iterations < maxWLIterations {
 		round := uint64(iterations + 1)
 		for f := range labels {
-			x := across[3*f:][:3]
-			a, b, d := sort3(term[x[0]], term[x[1]], term[x[2]])
+			// Indexed rather than sliced (across[3*f:][:3]): a slice
+			// costs two bounds checks and the arithmetic that keeps its
+			// pointer in range, where _ = across[j+2] leaves one check.
+			j := 3 * f
+			_ = across[j+2]
+			a, b, d := sort3(term[across[j]], term[across[j+1]], term[across[j+2]])
 			l := relabel(round, labels[f], a, b, d)
 			labels[f] = l
 			next[f] = neighbourTerm(l)
