@@ -75,6 +75,7 @@ type scratch struct {
 	valence  []int32
 	across   []int32
 
+	counts       []uint64 // half-edges per vertex: as lower (low half), as higher
 	byLo, byHi   []int32
 	edgeStart    []int32
 	labels, term []uint64
@@ -111,26 +112,32 @@ func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex 
 	c := &sc.complex
 	*c = complex{nv: nv, faces: faces, orig: orig}
 	nf := len(faces)
-	// Half-edges per lower and per higher vertex, then bucket starts.
-	sc.byLo, sc.byHi = resize(sc.byLo, nv+1), resize(sc.byHi, nv+1)
-	byLo, byHi := sc.byLo, sc.byHi
-	clear(byLo)
-	clear(byHi)
+	// Half-edges per lower and per higher vertex, then bucket starts. A
+	// face with corners a < b < d has edges (a, b), (b, d), (a, d): a is
+	// the lower vertex of two, b the lower of one and the higher of one, d
+	// the higher of two. Both counts of a vertex are kept in one uint64,
+	// the higher-vertex count in the top half, so a face makes three
+	// increments rather than six (each a load and a store, dearer under
+	// WebAssembly than the sorting arithmetic). Counts are below 2³¹ (at
+	// most 3·nf), so neither half carries into the other.
+	sc.counts = resize(sc.counts, nv)
+	counts := sc.counts
+	clear(counts)
 	for f := range faces {
 		t := &faces[f]
-		lo0, hi0 := order(t[0], t[1])
-		lo1, hi1 := order(t[1], t[2])
-		lo2, hi2 := order(t[2], t[0])
-		byLo[lo0+1]++
-		byLo[lo1+1]++
-		byLo[lo2+1]++
-		byHi[hi0+1]++
-		byHi[hi1+1]++
-		byHi[hi2+1]++
+		a, b := order(t[0], t[1])
+		a, d := order(a, t[2])
+		b, d = order(b, d)
+		counts[a] += 2
+		counts[b] += 1 | 1<<32
+		counts[d] += 2 << 32
 	}
-	for i := range nv {
-		byLo[i+1] += byLo[i]
-		byHi[i+1] += byHi[i]
+	sc.byLo, sc.byHi = resize(sc.byLo, nv), resize(sc.byHi, nv)
+	byLo, byHi := sc.byLo, sc.byHi
+	var sum uint64
+	for v, n := range counts {
+		byLo[v], byHi[v] = int32(sum), int32(sum>>32)
+		sum += n
 	}
 	// First by higher vertex, taking faces in order, then stably by lower
 	// vertex: he ends up sorted by (lo, hi, face).
@@ -153,8 +160,9 @@ func buildComplex(nv int, faces [][3]int32, orig []int32, sc *scratch) *complex 
 	he := sc.he
 	for i := range tmp {
 		h := &tmp[i]
-		he[byLo[h.lo]] = *h
-		byLo[h.lo]++
+		lo := h.lo
+		he[byLo[lo]] = *h
+		byLo[lo]++
 	}
 	c.he = he
 
@@ -359,8 +367,12 @@ func (c *complex) wlGather(labels []uint64, classes int, across []int32, sc *scr
 	for iterations < maxWLIterations {
 		round := uint64(iterations + 1)
 		for f := range labels {
-			x := across[3*f:][:3]
-			a, b, d := sort3(term[x[0]], term[x[1]], term[x[2]])
+			// Indexed rather than sliced (across[3*f:][:3]): a slice
+			// costs two bounds checks and the arithmetic that keeps its
+			// pointer in range, where _ = across[j+2] leaves one check.
+			j := 3 * f
+			_ = across[j+2]
+			a, b, d := sort3(term[across[j]], term[across[j+1]], term[across[j+2]])
 			l := relabel(round, labels[f], a, b, d)
 			labels[f] = l
 			next[f] = neighbourTerm(l)
