@@ -1,8 +1,10 @@
 package docjson
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"testing"
 )
@@ -195,5 +197,55 @@ func BenchmarkAppendWithArray(b *testing.B) {
 		if len(out) != len(d) {
 			b.Fatal(len(out), len(d))
 		}
+	}
+}
+
+// BenchmarkValid checks a document as the host checks every stage's output
+// (Valid): the generated document, and the file named by
+// $DOCJSON_BENCH_FILE when set (a reference plugin's output, say).
+func BenchmarkValid(b *testing.B) {
+	docs := []struct {
+		name string
+		d    []byte
+	}{{"document", benchDocument()}}
+	if f := os.Getenv("DOCJSON_BENCH_FILE"); f != "" {
+		d, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs = append(docs, struct {
+			name string
+			d    []byte
+		}{"file", d})
+	}
+	for _, doc := range docs {
+		b.Run(doc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(doc.d)))
+			for b.Loop() {
+				if !Valid(doc.d) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSkipNumberArrays checks the vertices and the triangles of
+// benchMesh with skipNumberArrays alone (validate's loop for them).
+func BenchmarkSkipNumberArrays(b *testing.B) {
+	m := benchMesh()
+	split := bytes.Index(m, []byte(`],"triangles":`))
+	for _, c := range []struct {
+		name string
+		d    []byte
+	}{{"vertices", m[len(`{"vertices":`) : split+1]}, {"triangles", m[split+len(`],"triangles":`) : len(m)-1]}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.d)))
+			for b.Loop() {
+				if end := skipNumberArrays(c.d, 1); end < len(c.d)-100 {
+					b.Fatal(end, len(c.d)) // stopped early: a number it does not take
+				}
+			}
+		})
 	}
 }
