@@ -249,3 +249,49 @@ func BenchmarkSkipNumberArrays(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseFile parses the document named by $DOCJSON_BENCH_FILE (a
+// reference plugin's output, say) as the material and topology stages do
+// (document), and its parts of it: the check with the meshes parsed on the
+// way (validate), the check alone (valid).
+func BenchmarkParseFile(b *testing.B) {
+	f := os.Getenv("DOCJSON_BENCH_FILE")
+	if f == "" {
+		b.Skip("no $DOCJSON_BENCH_FILE")
+	}
+	d, err := os.ReadFile(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("document", func(b *testing.B) {
+		b.SetBytes(int64(len(d)))
+		for b.Loop() {
+			_, _, err := ParseDocument(d, "parts", nil, func(i int, s *Scanner) (Mesh, error) {
+				_, m, meshErr, err := s.ObjectWithMesh("mesh")
+				if err == nil {
+					err = meshErr
+				}
+				return m, err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("validate", func(b *testing.B) {
+		b.SetBytes(int64(len(d)))
+		for b.Loop() {
+			if !validate(d, &preparsed{}) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("valid", func(b *testing.B) {
+		b.SetBytes(int64(len(d)))
+		for b.Loop() {
+			if !Valid(d) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}

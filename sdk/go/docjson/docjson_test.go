@@ -210,16 +210,16 @@ func FuzzValueEnd(f *testing.F) {
 // refuses anything else for the general parser to report.
 func TestFastVertices(t *testing.T) {
 	in := ` [ [0, -1.5, 2e3] ,[1e-3,0,-0.0] ] x`
-	v, end, ok := fastVertices([]byte(in), 1)
+	v, end, ok := fastVertices([]byte(in), 1, nil)
 	assert.True(t, ok)
 	assert.Equal(t, [][3]float64{{0, -1.5, 2000}, {0.001, 0, 0}}, v)
 	assert.Equal(t, " x", in[end:])
-	v, end, ok = fastVertices([]byte(`[]`), 0)
+	v, end, ok = fastVertices([]byte(`[]`), 0, nil)
 	assert.True(t, ok)
 	assert.Empty(t, v)
 	assert.Equal(t, 2, end)
 	for _, bad := range []string{`[[1,2]]`, `[[1,2,3,4]]`, `[[1,2,1e999]]`, `{}`, `[[1,2,null]]`, `[[1,2,3]`} {
-		_, _, ok := fastVertices([]byte(bad), 0)
+		_, _, ok := fastVertices([]byte(bad), 0, nil)
 		assert.False(t, ok, bad)
 	}
 }

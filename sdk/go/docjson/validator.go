@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"runtime"
+	"slices"
 )
 
 // validate reports whether data is exactly one JSON value with optional
@@ -162,7 +163,10 @@ func validateMember(d []byte, i, depth int, pre *preparsed) (int, bool) {
 	}
 	switch string(key) {
 	case `"vertices"`:
-		if v, end, ok := fastVertices(d, i); ok {
+		if v, end, ok := fastVertices(d, i, pre.vertexScratch); ok {
+			if len(v) > 0 { // the parse's room kept for the next array
+				pre.vertexScratch, v = v[:0], slices.Clone(v)
+			}
 			pre.add(i, preArray{end: end, kind: 'v', vertices: v})
 			return -end, true
 		}
@@ -170,7 +174,10 @@ func validateMember(d []byte, i, depth int, pre *preparsed) (int, bool) {
 		if pre.rawTriangles {
 			break
 		}
-		if t, end, ok := fastTriangles(d, i); ok {
+		if t, end, ok := fastTriangles(d, i, pre.triangleScratch); ok {
+			if len(t) > 0 {
+				pre.triangleScratch, t = t[:0], slices.Clone(t)
+			}
 			pre.add(i, preArray{end: end, kind: 't', triangles: t})
 			return -end, true
 		}
