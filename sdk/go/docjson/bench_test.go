@@ -252,8 +252,9 @@ func BenchmarkSkipNumberArrays(b *testing.B) {
 
 // BenchmarkParseFile parses the document named by $DOCJSON_BENCH_FILE (a
 // reference plugin's output, say) as the material and topology stages do
-// (document), and its parts of it: the check with the meshes parsed on the
-// way (validate), the check alone (valid).
+// (document) and as the assembly4 stage does (vertices-raw), and parts of
+// it: the check with the meshes parsed on the way (validate), the check
+// alone (valid).
 func BenchmarkParseFile(b *testing.B) {
 	f := os.Getenv("DOCJSON_BENCH_FILE")
 	if f == "" {
@@ -272,6 +273,34 @@ func BenchmarkParseFile(b *testing.B) {
 					err = meshErr
 				}
 				return m, err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// As the assembly4 stage reads its input: vertices parsed, triangles
+	// only checked.
+	b.Run("vertices-raw", func(b *testing.B) {
+		b.SetBytes(int64(len(d)))
+		for b.Loop() {
+			_, _, err := ParseDocumentWith(d, "parts", nil, ParseOptions{RawTriangles: true}, func(i int, s *Scanner) ([][3]float64, error) {
+				var v [][3]float64
+				_, err := s.Object(func(key string, s *Scanner) (bool, error) {
+					if key != "mesh" {
+						return false, nil
+					}
+					_, err := s.Object(func(key string, s *Scanner) (bool, error) {
+						if key != "vertices" {
+							return false, nil
+						}
+						var err error
+						v, err = s.Vertices()
+						return true, err
+					})
+					return true, err
+				})
+				return v, err
 			})
 			if err != nil {
 				b.Fatal(err)
