@@ -1,8 +1,10 @@
 package docjson
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"testing"
 )
@@ -196,4 +198,129 @@ func BenchmarkAppendWithArray(b *testing.B) {
 			b.Fatal(len(out), len(d))
 		}
 	}
+}
+
+// BenchmarkValid checks a document as the host checks every stage's output
+// (Valid): the generated document, and the file named by
+// $DOCJSON_BENCH_FILE when set (a reference plugin's output, say).
+func BenchmarkValid(b *testing.B) {
+	docs := []struct {
+		name string
+		d    []byte
+	}{{"document", benchDocument()}}
+	if f := os.Getenv("DOCJSON_BENCH_FILE"); f != "" {
+		d, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs = append(docs, struct {
+			name string
+			d    []byte
+		}{"file", d})
+	}
+	for _, doc := range docs {
+		b.Run(doc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(doc.d)))
+			for b.Loop() {
+				if !Valid(doc.d) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSkipNumberArrays checks the vertices and the triangles of
+// benchMesh with skipNumberArrays alone (validate's loop for them).
+func BenchmarkSkipNumberArrays(b *testing.B) {
+	m := benchMesh()
+	split := bytes.Index(m, []byte(`],"triangles":`))
+	for _, c := range []struct {
+		name string
+		d    []byte
+	}{{"vertices", m[len(`{"vertices":`) : split+1]}, {"triangles", m[split+len(`],"triangles":`) : len(m)-1]}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.d)))
+			for b.Loop() {
+				if end := skipNumberArrays(c.d, 1); end < len(c.d)-100 {
+					b.Fatal(end, len(c.d)) // stopped early: a number it does not take
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseFile parses the document named by $DOCJSON_BENCH_FILE (a
+// reference plugin's output, say) as the material and topology stages do
+// (document) and as the assembly4 stage does (vertices-raw), and parts of
+// it: the check with the meshes parsed on the way (validate), the check
+// alone (valid).
+func BenchmarkParseFile(b *testing.B) {
+	f := os.Getenv("DOCJSON_BENCH_FILE")
+	if f == "" {
+		b.Skip("no $DOCJSON_BENCH_FILE")
+	}
+	d, err := os.ReadFile(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("document", func(b *testing.B) {
+		b.SetBytes(int64(len(d)))
+		for b.Loop() {
+			_, _, err := ParseDocument(d, "parts", nil, func(i int, s *Scanner) (Mesh, error) {
+				_, m, meshErr, err := s.ObjectWithMesh("mesh")
+				if err == nil {
+					err = meshErr
+				}
+				return m, err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// As the assembly4 stage reads its input: vertices parsed, triangles
+	// only checked.
+	b.Run("vertices-raw", func(b *testing.B) {
+		b.SetBytes(int64(len(d)))
+		for b.Loop() {
+			_, _, err := ParseDocumentWith(d, "parts", nil, ParseOptions{RawTriangles: true}, func(i int, s *Scanner) ([][3]float64, error) {
+				var v [][3]float64
+				_, err := s.Object(func(key string, s *Scanner) (bool, error) {
+					if key != "mesh" {
+						return false, nil
+					}
+					_, err := s.Object(func(key string, s *Scanner) (bool, error) {
+						if key != "vertices" {
+							return false, nil
+						}
+						var err error
+						v, err = s.Vertices()
+						return true, err
+					})
+					return true, err
+				})
+				return v, err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("validate", func(b *testing.B) {
+		b.SetBytes(int64(len(d)))
+		for b.Loop() {
+			if !validate(d, &preparsed{}) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("valid", func(b *testing.B) {
+		b.SetBytes(int64(len(d)))
+		for b.Loop() {
+			if !Valid(d) {
+				b.Fatal("invalid")
+			}
+		}
+	})
 }

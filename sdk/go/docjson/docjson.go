@@ -74,6 +74,13 @@ type preparsed struct {
 	// rawTriangles leaves "triangles" arrays to the general check (see
 	// ParseOptions).
 	rawTriangles bool
+	// The arrays are parsed into these, which grow as the parse needs
+	// (growTriples) and are kept from one array to the next, and copied out
+	// at their exact size: in WebAssembly, growing each array's result by
+	// doubling, with its garbage and fresh memory, cost about a fifth of
+	// the triangles' parse.
+	vertexScratch   [][3]float64
+	triangleScratch [][3]int64
 }
 
 // preArray is one array parsed ahead: the index just past it, and its

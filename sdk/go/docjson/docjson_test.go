@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -143,12 +144,18 @@ func FuzzValid(f *testing.F) {
 		`{"vertices":[[1,2,3]]`, `{"triangles":[[1,2,3]],}`, `{"vertices":[[1e999,2,3]]}`} {
 		f.Add(s)
 	}
+	// Kilobytes of elements of numbers, for skipNumberArraysPaired's runs.
+	rows := string(randomRows(nil, rand.New(rand.NewPCG(3, 4)), 200))
 	f.Fuzz(func(t *testing.T, in string) {
 		want := json.Valid([]byte(in))
 		assert.Equal(t, want, Valid([]byte(in)), "%q", in)
 		// Followed by more (the straight paths need 32 bytes ahead).
 		long := "[[" + in + `,[1,2,3]],[[1.25,2.5,3.75],"abcdefghijklmnopqrstuvwxyz0123456789"]]`
 		assert.Equal(t, json.Valid([]byte(long)), Valid([]byte(long)), "%q", long)
+		// Among long arrays of numbers, as an element and within one.
+		for _, big := range []string{"[" + rows + "," + in + "," + rows + "]", "[" + rows + ",[1," + in + "]," + rows + "]"} {
+			assert.Equal(t, json.Valid([]byte(big)), Valid([]byte(big)), "%q among elements", in)
+		}
 		// With the mesh arrays parsed on the way: the same verdict, and the
 		// arrays the scanner would parse.
 		pre := &preparsed{}
@@ -203,16 +210,16 @@ func FuzzValueEnd(f *testing.F) {
 // refuses anything else for the general parser to report.
 func TestFastVertices(t *testing.T) {
 	in := ` [ [0, -1.5, 2e3] ,[1e-3,0,-0.0] ] x`
-	v, end, ok := fastVertices([]byte(in), 1)
+	v, end, ok := fastVertices([]byte(in), 1, nil)
 	assert.True(t, ok)
 	assert.Equal(t, [][3]float64{{0, -1.5, 2000}, {0.001, 0, 0}}, v)
 	assert.Equal(t, " x", in[end:])
-	v, end, ok = fastVertices([]byte(`[]`), 0)
+	v, end, ok = fastVertices([]byte(`[]`), 0, nil)
 	assert.True(t, ok)
 	assert.Empty(t, v)
 	assert.Equal(t, 2, end)
 	for _, bad := range []string{`[[1,2]]`, `[[1,2,3,4]]`, `[[1,2,1e999]]`, `{}`, `[[1,2,null]]`, `[[1,2,3]`} {
-		_, _, ok := fastVertices([]byte(bad), 0)
+		_, _, ok := fastVertices([]byte(bad), 0, nil)
 		assert.False(t, ok, bad)
 	}
 }
@@ -314,4 +321,89 @@ func nonNil[T any](s []T) []T {
 		return nil
 	}
 	return s
+}
+
+// randomRows appends n elements of numbers of many shapes, as skipNumberArrays
+// and its paired runs take them or leave them to validate (exponents, long
+// numbers, leading zeros, a few spaces), separated by commas.
+func randomRows(b []byte, r *rand.Rand, n int) []byte {
+	digits := func(k int) {
+		for range k {
+			b = append(b, byte('0'+r.IntN(10)))
+		}
+	}
+	for e := range n {
+		if e > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		k := 3
+		if r.IntN(20) == 0 {
+			k = 1 + r.IntN(5)
+		}
+		for j := range k {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			if r.IntN(2) == 0 {
+				b = append(b, '-')
+			}
+			if r.IntN(4) == 0 {
+				b = append(b, '0')
+			} else {
+				b = append(b, byte('1'+r.IntN(9)))
+				digits(r.IntN(4 + 4*r.IntN(2)))
+			}
+			if r.IntN(3) > 0 {
+				b = append(b, '.')
+				digits(1 + r.IntN(8+16*r.IntN(2)))
+			}
+			if r.IntN(100) == 0 {
+				b = append(b, "e-7"...)
+			}
+			if r.IntN(500) == 0 {
+				b = append(b, ' ')
+			}
+		}
+		b = append(b, ']')
+	}
+	return b
+}
+
+// TestValidNumberArrays holds Valid, and validate with the mesh arrays
+// parsed, to json.Valid on long arrays of numbers (long enough for the
+// paired runs of skipNumberArraysPaired), whole and with a few bytes
+// changed, removed or added anywhere.
+func TestValidNumberArrays(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const edits = ",[]-.0123456789e \"{}x"
+	rounds := 3000
+	if testing.Short() {
+		rounds = 300
+	}
+	for round := range rounds {
+		doc := []byte(`{"vertices":[`)
+		if round%2 == 1 {
+			doc = []byte(`[`)
+		}
+		doc = randomRows(doc, r, 100+r.IntN(800))
+		doc = append(doc, ']')
+		if doc[0] == '{' {
+			doc = append(doc, '}')
+		}
+		for range r.IntN(4) {
+			p := r.IntN(len(doc))
+			switch c := edits[r.IntN(len(edits))]; r.IntN(3) {
+			case 0:
+				doc[p] = c
+			case 1:
+				doc = append(doc[:p], doc[p+1:]...)
+			default:
+				doc = append(doc[:p], append([]byte{c}, doc[p:]...)...)
+			}
+		}
+		want := json.Valid(doc)
+		require.Equal(t, want, Valid(doc), "round %d: %s", round, doc)
+		require.Equal(t, want, validate(doc, &preparsed{}), "round %d with meshes: %s", round, doc)
+	}
 }

@@ -51,8 +51,10 @@ func growTriples[T any](s []T) []T {
 }
 
 // fastVertices parses the array of [x, y, z] numbers at d[i] (see above),
-// returning the vertices and the index just past the array.
-func fastVertices(d []byte, i int) (vertices [][3]float64, end int, ok bool) {
+// returning the vertices and the index just past the array. The vertices
+// are appended to buf[:0] (see preparsed.scratch).
+func fastVertices(d []byte, i int, buf [][3]float64) (vertices [][3]float64, end int, ok bool) {
+	vertices = buf[:0]
 	if i >= len(d) || d[i] != '[' {
 		return nil, 0, false
 	}
@@ -142,8 +144,10 @@ func fastVertices(d []byte, i int) (vertices [][3]float64, end int, ok bool) {
 }
 
 // fastTriangles parses the array of [i, j, k] integers at d[i] (see above),
-// returning the triangles and the index just past the array.
-func fastTriangles(d []byte, i int) (out [][3]int64, end int, ok bool) {
+// returning the triangles and the index just past the array. The triangles
+// are appended to buf[:0] (see preparsed.scratch).
+func fastTriangles(d []byte, i int, buf [][3]int64) (out [][3]int64, end int, ok bool) {
+	out = buf[:0]
 	if i >= len(d) || d[i] != '[' {
 		return nil, 0, false
 	}

@@ -63,7 +63,7 @@ func (s *Scanner) Vertices() ([][3]float64, error) {
 		s.pos = a.end
 		return a.vertices, nil
 	}
-	if out, end, ok := fastVertices(s.data, s.pos); ok {
+	if out, end, ok := fastVertices(s.data, s.pos, nil); ok {
 		s.pos = end
 		return out, nil
 	}
@@ -87,7 +87,7 @@ func (s *Scanner) Triangles() ([][3]int64, error) {
 		s.pos = a.end
 		return a.triangles, nil
 	}
-	if out, end, ok := fastTriangles(s.data, s.pos); ok {
+	if out, end, ok := fastTriangles(s.data, s.pos, nil); ok {
 		s.pos = end
 		return out, nil
 	}
