@@ -130,7 +130,7 @@ func BenchmarkInstanceStart(b *testing.B) {
 				r := &run{plugin: p, limits: p.limits, logger: e.logger, logLeft: 1 << 20}
 				r.stderr = &guestWriter{run: r, stream: "stderr"}
 				runCtx := context.WithValue(ctx, runKey{}, r)
-				mod, err := p.rt.r.InstantiateModule(runCtx, p.compiled, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+				mod, err := p.rt.r.InstantiateModule(e.withGuestMemory(runCtx), p.compiled, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 				require.NoError(b, err)
 				if p.hasInit {
 					_, err = mod.ExportedFunction("_initialize").Call(runCtx)
