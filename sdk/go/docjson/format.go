@@ -138,7 +138,7 @@ func appendFixedFloat(buf []byte, v float64) []byte {
 			return appendFixedInt(buf, v)
 		}
 	}
-	return appendDecimal(buf, math.Signbit(v), digits, nd, e10)
+	return appendDecimal(buf, int(math.Float64bits(v)>>63), digits, nd, e10)
 }
 
 // appendFixedInt is AppendFloatFixed with the digits from shortestDecimal
@@ -198,24 +198,23 @@ func appendFixedInt(buf []byte, v float64) []byte {
 
 // appendDecimal appends the decimal of nd digits (15 to 17, digits < 10^17,
 // trailing zeros included) whose first is at 10^e10 (-5 ≤ e10 ≤ 14),
-// negative if neg, without its trailing zeros and without an exponent:
+// negative if sign is 1 (0 if not), without its trailing zeros and without an exponent:
 // appendFixedFloat's writer, shaped for WebAssembly (appendFixedInt has its
 // own, with append, faster natively).
-func appendDecimal(buf []byte, neg bool, digits uint64, nd, e10 int) []byte {
+func appendDecimal(buf []byte, sign int, digits uint64, nd, e10 int) []byte {
 	// No division of 64-bit integers, which in WebAssembly are
 	// multiplications of 128 bits: digits / 10^8 is the float quotient's
 	// floor, off by one at most (digits is exact in float64 up to 2^53,
 	// and beyond only off by a few units), which the remainder corrects;
 	// the rest is 32-bit.
-	hi := uint64(float64(digits) / 1e8)
-	rem := int64(digits) - int64(hi)*1e8
-	if rem < 0 {
-		hi--
-		rem += 1e8
-	} else if rem >= 1e8 {
-		hi++
-		rem -= 1e8
-	}
+	// The correction is arithmetic on masks (m is -1 or 0): a branch not
+	// taken costs as much as it does.
+	hi := int64(float64(digits) / 1e8)
+	rem := int64(digits) - hi*1e8
+	m := rem >> 63 // rem < 0
+	hi, rem = hi+m, rem+m&1e8
+	m = (1e8 - 1 - rem) >> 63 // rem ≥ 1e8
+	hi, rem = hi-m, rem-m&1e8
 	top := uint32(hi) / 1e8
 	low, mid := digitBytes(uint32(rem)), digitBytes(uint32(hi)-top*1e8)
 	// The text is written with 8-byte loads and stores that may run past
@@ -235,18 +234,14 @@ func appendDecimal(buf []byte, neg bool, digits uint64, nd, e10 int) []byte {
 	binary.LittleEndian.PutUint64(tmp[8:], mid+zeros8)
 	binary.LittleEndian.PutUint64(tmp[16:], low+zeros8)
 	// The last digit is low's high byte: its high zero bytes are trailing
-	// zeros. mid is not 0 as digits has at least 15 digits.
+	// zeros. mid is not 0 as digits has at least 15 digits. low's count
+	// is 8 if low is 0, and then mid's is added (without a branch).
 	zeros := bits.LeadingZeros64(low) >> 3
-	if low == 0 {
-		zeros = 8 + bits.LeadingZeros64(mid)>>3
-	}
+	zeros += bits.LeadingZeros64(mid) >> 3 & -(zeros >> 3)
 	src := 24 - nd // the text is tmp[src:src+n], src 7 to 9
 	n := nd - zeros
 	out[0] = '-'
-	j := 0
-	if neg {
-		j = 1 // past the '-'
-	}
+	j := sign // past the '-' if there is one
 	// point is the number of digits before the decimal point, 15 at most.
 	switch point := e10 + 1; {
 	case point > 0 && point < n:
