@@ -15,7 +15,7 @@ import (
 // for the magnitudes coordinates have (1e-5 ≤ |v| < 2^53); others, and the
 // rare values it cannot settle quickly, go to strconv. Like append, it may
 // use buf's spare capacity; it may also leave bytes there past the text it
-// appends (up to 48 bytes past len(buf)).
+// appends (up to 80 bytes past len(buf)).
 //
 // How: with 10^e10 ≤ |v| < 10^(e10+1), v rounded to 15, 16 and 17
 // significant digits is the integer nearest to |v| × 10^(n-1-e10), n = 15,
@@ -46,8 +46,14 @@ func AppendFloatFixed(buf []byte, v float64) []byte {
 // arithmetic: a × 10^k and its rounding error from Dekker's two-product,
 // checked by Clinger's exact division. It leaves to appendFixedInt zero,
 // other magnitudes and the few values it cannot settle: ties, results that
-// round to a power of ten, a 16-digit decimal above 2^53, a power of two
-// that 15 digits do not settle.
+// round to a power of ten, a power of two that 16 digits do not settle.
+//
+// It tries 16 digits first, as most coordinates of a transformed mesh need
+// 16 or 17: if the 16-digit decimal nearest to a does not parse back, no
+// shorter one does either (a decimal of 15 digits or fewer that parses back
+// is also the nearest of 16 digits, trailing zero added), so 17 it is; if
+// it does, the 15-digit one may too, and it is the 16-digit one rounded to
+// 15 digits (unless that ends in 5, when neither neighbour can parse back).
 func appendFixedFloat(buf []byte, v float64) []byte {
 	a := math.Abs(v)
 	if !(a >= 1e-5 && a < 1e15) { // NaN included
@@ -55,10 +61,10 @@ func appendFixedFloat(buf []byte, v float64) []byte {
 	}
 	// floor(log10(a)) is est or est+1, est = floor(e2 × log10(2)) for a in
 	// [2^e2, 2^(e2+1)) (78913/2^18 is log10(2) from below, close enough
-	// over this range); which one, the exact a × 10^(14-est) says.
+	// over this range); which one, the exact a × 10^(15-est) says.
 	e10 := ((int(math.Float64bits(a)>>52) - 1023) * 78913) >> 18
-	k := 14 - e10
-	if uint(k) > 20 {
+	k := 15 - e10
+	if uint(k-1) > 20 {
 		return appendFixedInt(buf, v)
 	}
 	// a × 10^k = x + e exactly (Dekker's two-product: a and 10^k split
@@ -71,84 +77,68 @@ func appendFixedFloat(buf []byte, v float64) []byte {
 	p := &pow10Split[k]
 	x := float64(a * p.v)
 	e := float64(float64(float64(float64(ah*p.hi)-x)+float64(ah*p.lo))+float64(al*p.hi)) + float64(al*p.lo)
-	if x > 1e15 || x == 1e15 && e >= 0 {
+	if x > 1e16 || x == 1e16 && e >= 0 {
 		e10++
 		k--
 		p = &pow10Split[k]
 		x = float64(a * p.v)
 		e = float64(float64(float64(float64(ah*p.hi)-x)+float64(ah*p.lo))+float64(al*p.hi)) + float64(al*p.lo)
 	}
-	// a × 10^k is in [1e14, 1e15): a rounded to 15 digits is the integer
-	// nearest to x + e. x's ulp is below 1: that is r = RoundToEven(x)
-	// unless x is r ± 0.5 (then e decides), as |e| is at most half an ulp
-	// of x.
+	// a × 10^k is in [1e15, 1e16): a rounded to 16 digits is the integer
+	// nearest to x + e, r + adj with r = RoundToEven(x) and adj the
+	// integer nearest to g = x - r + e, -1, 0 or 1 (|x - r| ≤ 1/2 and |e|
+	// is at most half an ulp of x, 1 at most). x - r is exact, and g is
+	// ±1/2 if x + e is a tie; a g rounded to ±1/2 is sent away too.
 	r := math.RoundToEven(x)
-	if f := x - r; f == 0.5 || f == -0.5 {
-		if e == 0 {
-			return appendFixedInt(buf, v) // a tie
-		}
-		if f > 0 && e > 0 {
-			r++
-		} else if f < 0 && e < 0 {
-			r--
-		}
-	}
-	if r < 1e14 || r >= 1e15 {
-		// Rounded up to a power of ten (or est was off).
+	g := float64(x-r) + e
+	if math.Abs(g) == 0.5 {
 		return appendFixedInt(buf, v)
 	}
-	digits, nd := uint64(r), 15
-	if float64(digits)/p.v != a {
-		if math.Float64bits(a)&(1<<52-1) == 0 {
+	adj := math.RoundToEven(g)
+	digits, nd := uint64(int64(r)+int64(adj)), 16
+	if digits >= 1e16 {
+		return appendFixedInt(buf, v) // rounded up to a power of ten
+	}
+	// Does digits × 10^-k parse back to a? Below 2^53 Clinger's division
+	// says; from 2^53 on, it always does: a's rounding interval is then
+	// more than ±1/2 wide around x + e (its ulp is 2^-52 × a at least),
+	// except below a power of two, where it is half that.
+	mant := math.Float64bits(a) & (1<<52 - 1)
+	if x < 1<<53 && float64(r+adj)/p.v == a || x >= 1<<53 && mant != 0 {
+		// 15 digits: the 16 are 10q + s, q = floor(r / 10) (exact: r is
+		// an integer below 2^54 with its last bit 0 above 2^53) and s in
+		// [-1, 10] (adj included); the candidate is q or q + 1 as s < 5
+		// or s > 5 (and q when s is 5, which fails the check).
+		q := math.Floor(r / 10)
+		s := float64(r-q*10) + adj
+		c := q + math.RoundToEven(s*0.1)
+		if float64(c)/pow10Split[k-1].v == a {
+			if c >= 1e15 {
+				return appendFixedInt(buf, v) // a power of ten
+			}
+			digits, nd = uint64(c), 15
+		}
+	} else {
+		if mant == 0 {
 			// A power of two: its rounding interval is lopsided.
 			return appendFixedInt(buf, v)
 		}
-		// 16 digits: x + e in [1e15, 1e16), x's ulp at most 1 below
-		// 2^53; above, the digits are not exact in float64 and the check
-		// below would not hold.
+		// 17 digits, which always parse back: x + e in [1e16, 1e17), x
+		// an integer of ulp 2 to 16; e says how far the nearest integer
+		// is.
 		p = &pow10Split[k+1]
 		x = float64(a * p.v)
 		e = float64(float64(float64(float64(ah*p.hi)-x)+float64(ah*p.lo))+float64(al*p.hi)) + float64(al*p.lo)
-		if x >= 1<<53 {
+		adj := math.RoundToEven(e)
+		if math.Abs(e-adj) == 0.5 || !(x >= 1e16) {
+			return appendFixedInt(buf, v) // a tie
+		}
+		digits, nd = uint64(x)+uint64(int64(adj)), 17
+		if digits >= 1e17 {
 			return appendFixedInt(buf, v)
-		}
-		r = math.RoundToEven(x)
-		if f := x - r; f == 0 {
-			if e == 0.5 || e == -0.5 { // ulp 1 (x ≥ 2^52): a tie
-				return appendFixedInt(buf, v)
-			}
-		} else if f == 0.5 || f == -0.5 {
-			if e == 0 {
-				return appendFixedInt(buf, v)
-			}
-			if f > 0 && e > 0 {
-				r++
-			} else if f < 0 && e < 0 {
-				r--
-			}
-		}
-		if r >= 1e16 || r > 1<<53 {
-			return appendFixedInt(buf, v)
-		}
-		digits, nd = uint64(r), 16
-		if float64(digits)/p.v != a {
-			// 17 digits, which always parse back: x + e in [1e16,
-			// 1e17), x an integer of ulp 2 to 16; e says how far the
-			// nearest integer is.
-			p = &pow10Split[k+2]
-			x = float64(a * p.v)
-			e = float64(float64(float64(float64(ah*p.hi)-x)+float64(ah*p.lo))+float64(al*p.hi)) + float64(al*p.lo)
-			adj := math.RoundToEven(e)
-			if math.Abs(e-adj) == 0.5 || !(x >= 1e16) {
-				return appendFixedInt(buf, v) // a tie
-			}
-			digits, nd = uint64(x)+uint64(int64(adj)), 17
-			if digits >= 1e17 {
-				return appendFixedInt(buf, v)
-			}
 		}
 	}
-	return appendDecimal(buf, math.Signbit(v), digits, nd, e10)
+	return appendDecimal(buf, int(math.Float64bits(v)>>63), digits, nd, e10)
 }
 
 // appendFixedInt is AppendFloatFixed with the digits from shortestDecimal
@@ -208,82 +198,89 @@ func appendFixedInt(buf []byte, v float64) []byte {
 
 // appendDecimal appends the decimal of nd digits (15 to 17, digits < 10^17,
 // trailing zeros included) whose first is at 10^e10 (-5 ≤ e10 ≤ 14),
-// negative if neg, without its trailing zeros and without an exponent:
+// negative if sign is 1 (0 if not), without its trailing zeros and without an exponent:
 // appendFixedFloat's writer, shaped for WebAssembly (appendFixedInt has its
 // own, with append, faster natively).
-func appendDecimal(buf []byte, neg bool, digits uint64, nd, e10 int) []byte {
-	// The nd digits at the end of tmp[:24], 8 at a time, then without
-	// their trailing zeros. No division of 64-bit integers, which in
-	// WebAssembly are multiplications of 128 bits: digits / 10^8 is the
-	// float quotient's floor, off by one at most (digits is exact in
-	// float64 up to 2^53, and beyond only off by a few units), which the
-	// remainder corrects; the rest is 32-bit.
-	hi := uint64(float64(digits) / 1e8)
-	rem := int64(digits) - int64(hi)*1e8
-	if rem < 0 {
-		hi--
-		rem += 1e8
-	} else if rem >= 1e8 {
-		hi++
-		rem -= 1e8
-	}
-	var tmp [32]byte // 32 bytes at most are cleared without a call
+func appendDecimal(buf []byte, sign int, digits uint64, nd, e10 int) []byte {
+	// No division of 64-bit integers, which in WebAssembly are
+	// multiplications of 128 bits: digits / 10^8 is the float quotient's
+	// floor, off by one at most (digits is exact in float64 up to 2^53,
+	// and beyond only off by a few units), which the remainder corrects;
+	// the rest is 32-bit.
+	// The correction is arithmetic on masks (m is -1 or 0): a branch not
+	// taken costs as much as it does.
+	hi := int64(float64(digits) / 1e8)
+	rem := int64(digits) - hi*1e8
+	m := rem >> 63 // rem < 0
+	hi, rem = hi+m, rem+m&1e8
+	m = (1e8 - 1 - rem) >> 63 // rem ≥ 1e8
+	hi, rem = hi-m, rem-m&1e8
 	top := uint32(hi) / 1e8
 	low, mid := digitBytes(uint32(rem)), digitBytes(uint32(hi)-top*1e8)
+	// The text is written with 8-byte loads and stores that may run past
+	// its end, each overwriting the excess of the one before: no call to
+	// memmove per piece. It is built in the room reserved past len(buf),
+	// out: the nd digits first, as scratch, at the end of out[40:64]
+	// (tmp[24-nd:24] below), then the text from out[0], 34 bytes at most.
+	// Every index is masked to where it can be, so that the compiler
+	// drops its bounds check (each one a branch).
+	at := len(buf)
+	if cap(buf)-at < 80 {
+		buf = slices.Grow(buf, 80)
+	}
+	out := (*[80]byte)(buf[at : at+80])
+	tmp := (*[40]byte)(out[40:])
 	tmp[7] = byte('0' + top)
 	binary.LittleEndian.PutUint64(tmp[8:], mid+zeros8)
 	binary.LittleEndian.PutUint64(tmp[16:], low+zeros8)
 	// The last digit is low's high byte: its high zero bytes are trailing
-	// zeros. mid is not 0 as digits has at least 15 digits.
+	// zeros. mid is not 0 as digits has at least 15 digits. low's count
+	// is 8 if low is 0, and then mid's is added (without a branch).
 	zeros := bits.LeadingZeros64(low) >> 3
-	if low == 0 {
-		zeros = 8 + bits.LeadingZeros64(mid)>>3
-	}
+	zeros += bits.LeadingZeros64(mid) >> 3 & -(zeros >> 3)
 	src := 24 - nd // the text is tmp[src:src+n], src 7 to 9
 	n := nd - zeros
-	// The text is written with 8-byte loads and stores that may run past
-	// its end, into room reserved for them, each overwriting the excess of
-	// the one before: no call to memmove per piece.
-	at := len(buf)
-	if cap(buf)-at < 48 {
-		buf = slices.Grow(buf, 48)
-	}
-	out := buf[at : at+48]
 	out[0] = '-'
-	j := 0
-	if neg {
-		j = 1 // past the '-'
-	}
+	j := sign // past the '-' if there is one
 	// point is the number of digits before the decimal point, 15 at most.
 	switch point := e10 + 1; {
 	case point > 0 && point < n:
-		binary.LittleEndian.PutUint64(out[j:], binary.LittleEndian.Uint64(tmp[src:]))
-		binary.LittleEndian.PutUint64(out[j+8:], binary.LittleEndian.Uint64(tmp[src+8:]))
-		out[j+point] = '.'
+		put64(out, j, load64(tmp, src))
+		put64(out, j+8, load64(tmp, src+8))
+		out[(j+point)&31] = '.'
 		// The fraction, n - point digits: 16 at most, and fewer than 8
 		// when they start past tmp[16].
 		f := src + point
-		binary.LittleEndian.PutUint64(out[j+point+1:], binary.LittleEndian.Uint64(tmp[f:]))
+		put64(out, j+point+1, load64(tmp, f))
 		if n-point > 8 {
-			binary.LittleEndian.PutUint64(out[j+point+9:], binary.LittleEndian.Uint64(tmp[f+8:]))
+			put64(out, j+point+9, load64(tmp, f+8))
 		}
 		j += n + 1
 	case point <= 0: // -4 at least: e10 ≥ -5
-		out[j], out[j+1] = '0', '.'
-		binary.LittleEndian.PutUint32(out[j+2:], zeros4)
+		binary.LittleEndian.PutUint64(out[j&1:], '0'|'.'<<8|zeros4<<16)
 		j += 2 - point
-		binary.LittleEndian.PutUint64(out[j:], binary.LittleEndian.Uint64(tmp[src:]))
-		binary.LittleEndian.PutUint64(out[j+8:], binary.LittleEndian.Uint64(tmp[src+8:]))
-		out[j+16] = tmp[src+16]
+		put64(out, j, load64(tmp, src))
+		put64(out, j+8, load64(tmp, src+8))
+		out[(j+16)&31] = tmp[(src+16)&31]
 		j += n
 	default: // an integer: point ≥ n, followed by point - n zeros
-		binary.LittleEndian.PutUint64(out[j:], binary.LittleEndian.Uint64(tmp[src:]))
-		binary.LittleEndian.PutUint64(out[j+8:], binary.LittleEndian.Uint64(tmp[src+8:]))
-		binary.LittleEndian.PutUint64(out[j+n:], zeros8)
-		binary.LittleEndian.PutUint64(out[j+n+8:], zeros8)
+		put64(out, j, load64(tmp, src))
+		put64(out, j+8, load64(tmp, src+8))
+		put64(out, j+n, zeros8)
+		put64(out, j+n+8, zeros8)
 		j += point
 	}
 	return buf[:at+j]
+}
+
+// load64 and put64 are the 8 bytes of a scratch buffer at i (0 ≤ i < 32):
+// i is masked so that the compiler sees them in range.
+func load64(b *[40]byte, i int) uint64 {
+	return binary.LittleEndian.Uint64(b[i&31:])
+}
+
+func put64(b *[80]byte, i int, x uint64) {
+	binary.LittleEndian.PutUint64(b[i&31:], x)
 }
 
 // digitBytes returns the 8 decimal digits of x < 10^8 (with leading zeros)

@@ -170,3 +170,42 @@ func BenchmarkAppendFloatStrconv(b *testing.B) {
 func benchFloats() []float64 {
 	return []float64{12.345678901234567, -0.30000000000000004, 20, 0.9375, 187.04999999999998, -3.552713678800501e-05, 1.25, 7.0710678118654755}
 }
+
+// TestAppendFloatFixedSixteen holds AppendFloatFixed to strconv where
+// appendFixedFloat's 16-digit first step has its edges: mesh coordinates
+// (15 to 17 digits), 16-digit decimals whose scaled value is at or above
+// 2^53 (leading digits 9.007 to 9.999, settled without a division), and
+// 16-digit decimals ending in 0 or 5 (the 15-digit step's edges), each with
+// its neighbours.
+func TestAppendFloatFixedSixteen(t *testing.T) {
+	check := func(v float64) {
+		t.Helper()
+		for _, w := range [...]float64{v, -v, math.Nextafter(v, 0), math.Nextafter(v, math.Inf(1))} {
+			checkFormat(t, w)
+		}
+	}
+	for _, v := range meshCoords(t) {
+		check(v)
+	}
+	n := 300000
+	if testing.Short() {
+		n = 30000
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	for i := 0; i < n; i++ {
+		e := r.IntN(21) - 6
+		switch i % 3 {
+		case 0: // leading digits 9.007 to 9.999, any bits
+			check((9.007 + r.Float64()*0.993) * math.Pow(10, float64(e)))
+		case 1: // a 16-digit decimal ending in 5
+			d := (1e14+r.Int64N(9e14))*10 + 5
+			check(float64(d) / math.Pow(10, float64(15-e)))
+		default: // a 16-digit decimal ending in 0, or in any digit
+			d := 1e15 + r.Int64N(9e15)
+			if i%2 == 0 {
+				d -= d % 10
+			}
+			check(float64(d) / math.Pow(10, float64(15-e)))
+		}
+	}
+}
