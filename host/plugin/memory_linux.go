@@ -29,7 +29,9 @@ import (
 // on a large input, about 10,000 faults that cost 20-30 ms; clearing the
 // same memory costs about 1-2 ms. The clearing is done by a goroutine of the
 // pool's, off the path of the run that closed the instance; an instance
-// that needs a mapping before it is cleared clears it itself. wazero checks every guest access against the
+// made while every mapping of its size is still dirty gets a new one, so
+// that back-to-back runs settle on two mappings taking turns and never wait
+// for a clear. wazero checks every guest access against the
 // memory's current length in software (it uses no guard pages), so the
 // writable pages past that length that a reused mapping may have are out of
 // the guest's reach.
@@ -47,6 +49,9 @@ const (
 	// is unmapped.
 	poolIdleTimeout = 30 * time.Second
 )
+
+// clearChunk is how much of a mapping is cleared in one call.
+const clearChunk = 1 << 20
 
 // mappedBytes is the address space currently reserved for guest memories,
 // idle mappings included; tests use it to check that nothing is left mapped
@@ -70,16 +75,12 @@ type memoryPool struct {
 	closed    bool
 
 	// dirty are freed mappings not cleared yet, oldest first; the cleaner
-	// goroutine, running while cleaning is set, clears them into idle, the
-	// one in hand being clearing. settled is signalled each time it is done
-	// with one, and when it stops.
+	// goroutine, running while cleaning is set, clears them into idle.
+	// settled is signalled when it stops.
 	dirty    []*mappedMemory
-	clearing *mappedMemory
 	cleaning bool
 	settled  *sync.Cond
-	// Tests: noCleaner leaves freed mappings dirty (take clears them);
-	// clearHook is called by the cleaner with a mapping in hand.
-	noCleaner bool
+	// clearHook, for tests, is called by the cleaner with a mapping in hand.
 	clearHook func()
 }
 
@@ -119,40 +120,19 @@ func (p *memoryPool) Allocate(capacity, max uint64) experimental.LinearMemory {
 	return &mappedMemory{pool: p, region: region}
 }
 
-// take removes and returns the most recently freed mapping of size bytes,
-// cleared, or nil: an idle one, else the one the cleaner is clearing (once
-// it is done: that is quicker than faulting in a new one), else one still
-// dirty, which it clears.
+// take removes and returns the most recently freed idle (cleared) mapping
+// of size bytes, or nil.
 func (p *memoryPool) take(size int) *mappedMemory {
 	p.mu.Lock()
-	for {
-		for i := len(p.idle) - 1; i >= 0; i-- {
-			if m := p.idle[i]; len(m.region) == size {
-				p.idle = append(p.idle[:i], p.idle[i+1:]...)
-				p.removed(m)
-				p.mu.Unlock()
-				return m
-			}
-		}
-		if p.clearing == nil || len(p.clearing.region) != size {
-			break
-		}
-		p.settled.Wait()
-	}
-	var m *mappedMemory
-	for i := len(p.dirty) - 1; i >= 0; i-- {
-		if len(p.dirty[i].region) == size {
-			m = p.dirty[i]
-			p.dirty = append(p.dirty[:i], p.dirty[i+1:]...)
-			break
+	defer p.mu.Unlock()
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if m := p.idle[i]; len(m.region) == size {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			p.removed(m)
+			return m
 		}
 	}
-	p.mu.Unlock()
-	if m != nil && !m.clear(p.keepResident) {
-		m.unmap()
-		return nil
-	}
-	return m
+	return nil
 }
 
 // put takes m, whose instance is closed, for reuse, to be cleared by the
@@ -164,7 +144,7 @@ func (p *memoryPool) put(m *mappedMemory) bool {
 		return false
 	}
 	p.dirty = append(p.dirty, m)
-	if !p.cleaning && !p.noCleaner {
+	if !p.cleaning {
 		p.cleaning = true
 		go p.clean()
 	}
@@ -179,15 +159,12 @@ func (p *memoryPool) clean() {
 	for len(p.dirty) > 0 && !p.closed {
 		m := p.dirty[0]
 		p.dirty = append(p.dirty[:0], p.dirty[1:]...)
-		p.clearing = m
 		p.mu.Unlock()
 		if p.clearHook != nil {
 			p.clearHook()
 		}
 		ok := m.clear(p.keepResident)
 		p.mu.Lock()
-		p.clearing = nil
-		p.settled.Broadcast()
 		if !ok || p.closed || len(p.idle) >= p.maxIdle {
 			m.unmap()
 			continue
@@ -311,7 +288,12 @@ func (m *mappedMemory) Free() {
 // the system (they then read as zero). False if that failed.
 func (m *mappedMemory) clear(keep int) bool {
 	keep = min(keep, m.writable)
-	clear(m.region[:keep])
+	// A MiB at a time: one clear of the whole is a single call the Go
+	// runtime cannot preempt, and would hold up a stop-the-world for its
+	// milliseconds.
+	for i := 0; i < keep; i += clearChunk {
+		clear(m.region[i:min(i+clearChunk, keep)])
+	}
 	m.kept = keep
 	if m.writable > keep {
 		// keep is a multiple of the page size (callers keep it so).

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/tetratelabs/wazero/experimental"
 )
 
 const mib = 1 << 20
@@ -78,35 +77,10 @@ func TestMemoryPoolReusesZeroedMappings(t *testing.T) {
 	assert.Equal(t, before, mappedBytes.Load())
 }
 
-// TestMemoryPoolClearsDirtyOnTake: a mapping taken before the cleaner got to
-// it is cleared by the taker.
-func TestMemoryPoolClearsDirtyOnTake(t *testing.T) {
-	before := mappedBytes.Load()
-	var idle int64
-	p := newMemoryPool(func(n int64) { idle = n })
-	p.noCleaner = true
-	p.keepResident = 1 * mib
-	a := p.Allocate(64<<10, 16*mib)
-	buf := a.Reallocate(4 * mib)
-	fill(buf, 0x5A)
-	base := addr(buf)
-	a.Free()
-	assert.Zero(t, idle, "not idle before it is cleared")
-
-	b := p.Allocate(64<<10, 16*mib)
-	grown := b.Reallocate(4 * mib)
-	assert.Equal(t, base, addr(grown), "the dirty mapping is reused")
-	assert.True(t, allZero(grown), "and cleared by the taker")
-
-	// Close unmaps dirty mappings too.
-	b.Free()
-	p.Close()
-	assert.Equal(t, before, mappedBytes.Load())
-}
-
-// TestMemoryPoolWaitsForTheCleaner: an instance that needs the mapping the
-// cleaner has in hand waits for it rather than faulting in a new one.
-func TestMemoryPoolWaitsForTheCleaner(t *testing.T) {
+// TestMemoryPoolDoesNotWaitForTheCleaner: an instance made while the only
+// mapping of its size is being cleared gets a new one at once; the cleared
+// one serves the next instance.
+func TestMemoryPoolDoesNotWaitForTheCleaner(t *testing.T) {
 	before := mappedBytes.Load()
 	p := newMemoryPool(nil)
 	p.keepResident = 4 * mib
@@ -118,30 +92,23 @@ func TestMemoryPoolWaitsForTheCleaner(t *testing.T) {
 	a := p.Allocate(64<<10, 16*mib)
 	buf := a.Reallocate(4 * mib)
 	fill(buf, 0x77)
-	base := addr(buf)
+	first := addr(buf)
 	a.Free()
 	<-inHand
 
-	type taken struct {
-		mem experimental.LinearMemory
-		buf []byte
-	}
-	got := make(chan taken)
-	go func() {
-		m := p.Allocate(64<<10, 16*mib)
-		got <- taken{m, m.Reallocate(4 * mib)}
-	}()
-	select {
-	case <-got:
-		t.Fatal("Allocate did not wait for the mapping being cleared")
-	case <-time.After(50 * time.Millisecond):
-	}
+	b := p.Allocate(64<<10, 16*mib)
+	assert.NotEqual(t, first, addr(b.Reallocate(64<<10)), "a new mapping, not a wait")
+	assert.Equal(t, int64(32*mib), mappedBytes.Load()-before)
 	close(release)
-	b := <-got
-	assert.Equal(t, base, addr(b.buf), "the cleared mapping, not a new one")
-	assert.True(t, allZero(b.buf))
-	assert.Equal(t, int64(16*mib), mappedBytes.Load()-before)
-	b.mem.Free()
+	p.settle()
+	p.clearHook = nil // the cleaner is stopped; the next one starts after this
+
+	c := p.Allocate(64<<10, 16*mib)
+	again := c.Reallocate(4 * mib)
+	assert.Equal(t, first, addr(again), "the cleared mapping")
+	assert.True(t, allZero(again))
+	b.Free()
+	c.Free()
 	p.Close()
 	assert.Equal(t, before, mappedBytes.Load())
 }
