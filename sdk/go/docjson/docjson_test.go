@@ -146,6 +146,9 @@ func FuzzValid(f *testing.F) {
 	}
 	// Kilobytes of elements of numbers, for skipNumberArraysPaired's runs.
 	rows := string(randomRows(nil, rand.New(rand.NewPCG(3, 4)), 200))
+	// Valid's two-goroutine check on every input, not only from a MiB.
+	defer func(n int) { parallelMin = n }(parallelMin)
+	parallelMin = 64
 	f.Fuzz(func(t *testing.T, in string) {
 		want := json.Valid([]byte(in))
 		assert.Equal(t, want, Valid([]byte(in)), "%q", in)
@@ -405,5 +408,34 @@ func TestValidNumberArrays(t *testing.T) {
 		want := json.Valid(doc)
 		require.Equal(t, want, Valid(doc), "round %d: %s", round, doc)
 		require.Equal(t, want, validate(doc, &preparsed{}), "round %d with meshes: %s", round, doc)
+	}
+}
+
+// TestValidParallel holds Valid's two-goroutine check (rowMemo) to the
+// one-goroutine check and to json.Valid, on documents of arrays of
+// number elements with changes at random places, the split in every
+// position relative to them.
+func TestValidParallel(t *testing.T) {
+	defer func(n int) { parallelMin = n }(parallelMin)
+	parallelMin = 0
+	r := rand.New(rand.NewPCG(7, 8))
+	rows := string(randomRows(nil, r, 300))
+	docs := []string{
+		`{"parts":[{"mesh":{"vertices":[` + rows + `],"triangles":[` + rows + `]}},{"mesh":{"vertices":[` + rows + `]}}]}`,
+		`[[` + rows + `],"[[1,2]],[[3",[` + rows + `]]`,
+		`{"a":"[[1,2,3],[4,5,6],","b":[[1,2,3],[4,5,6]]}`,
+	}
+	edits := []string{"", "x", "]", "[", ",", "\"", "1e5", "-", "]]", "[[", " "}
+	for _, doc := range docs {
+		for range 300 {
+			b := []byte(doc)
+			if e := edits[r.IntN(len(edits))]; e != "" {
+				at := r.IntN(len(b))
+				b = append(b[:at:at], append([]byte(e), b[at:]...)...)
+			}
+			want := json.Valid(b)
+			require.Equal(t, want, validate(b, nil), "one goroutine")
+			require.Equal(t, want, Valid(b), "two goroutines, %d bytes", len(b))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"sync/atomic"
 )
 
 // validate reports whether data is exactly one JSON value with optional
@@ -22,6 +23,12 @@ import (
 // and strings are read 8 bytes at a time where possible, and arrays of
 // arrays of numbers have a loop of their own (skipNumberArrays).
 func validate(data []byte, pre *preparsed) bool {
+	return validateWith(data, pre, nil)
+}
+
+// validateWith is validate, taking the arrays of number elements memo has
+// checked from memo (see Valid); memo may be nil.
+func validateWith(data []byte, pre *preparsed, memo *rowMemo) bool {
 	d := data
 	var stack []byte // the open containers, '[' or '{'
 	i := skipSpaces(d, 0)
@@ -42,7 +49,7 @@ func validate(data []byte, pre *preparsed) bool {
 			}
 			stack = append(stack, c)
 			if c == '[' && i < len(d) && d[i] == '[' && len(stack) < maxDepth {
-				i = skipSpaces(d, skipNumberArrays(d, i))
+				i = skipSpaces(d, memo.skip(d, i))
 			}
 			if c == '{' {
 				var ok bool
@@ -116,7 +123,7 @@ func validate(data []byte, pre *preparsed) bool {
 				if top == '[' && i < len(d) && d[i] == '[' && len(stack) < maxDepth {
 					// After an element that skipNumberArrays left, such
 					// as one with a long number: the next ones may be its.
-					i = skipSpaces(d, skipNumberArrays(d, i))
+					i = skipSpaces(d, memo.skip(d, i))
 				}
 				if top == '{' {
 					var ok bool
@@ -538,4 +545,66 @@ func skipStringChecked(d []byte, i int) int {
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// parallelMin is the size from which Valid checks the second half's arrays
+// of number elements on another goroutine (tests lower it).
+var parallelMin = 1 << 20
+
+// rowMemo holds what skipNumberArrays returns at some indexes of a
+// document, computed ahead by another goroutine: for each "[[" from index
+// from on, skipNumberArrays at its second '['. That is where validate calls
+// it at the start of an array of arrays; when it does so at one of these
+// indexes, it takes the result from here. Which "[[" are really such starts
+// (and not, say, inside strings) the other goroutine cannot know, and need
+// not: a result is used only where validate itself would have computed it,
+// and skipNumberArrays depends on nothing but the bytes and the index.
+type rowMemo struct {
+	from         int
+	starts, ends []int // by increasing start
+	k            int   // the first start not behind validate
+	ready        chan struct{}
+	waited       bool
+	stop         atomic.Bool // validate is done: fill may stop
+}
+
+// fill computes the results from m.from to the end of d, then closes
+// m.ready.
+func (m *rowMemo) fill(d []byte) {
+	defer close(m.ready)
+	pos := m.from
+	for !m.stop.Load() {
+		k := bytes.Index(d[pos:], arrayOfArrays)
+		if k < 0 {
+			return
+		}
+		s := pos + k + 1
+		if e := skipNumberArrays(d, s); e > s {
+			m.starts, m.ends = append(m.starts, s), append(m.ends, e)
+			pos = e
+		} else {
+			pos = s
+		}
+	}
+}
+
+var arrayOfArrays = []byte("[[")
+
+// skip is skipNumberArrays(d, i), from m when it has it. A nil m has
+// nothing.
+func (m *rowMemo) skip(d []byte, i int) int {
+	if m == nil || i < m.from {
+		return skipNumberArrays(d, i)
+	}
+	if !m.waited {
+		<-m.ready
+		m.waited = true
+	}
+	for m.k < len(m.starts) && m.starts[m.k] < i {
+		m.k++
+	}
+	if m.k < len(m.starts) && m.starts[m.k] == i {
+		return m.ends[m.k]
+	}
+	return skipNumberArrays(d, i)
 }
