@@ -39,18 +39,7 @@ func appendPlacement(buf []byte, out *placementOut) (_ []byte, ok bool) {
 // appendSummary appends s as json.Marshal does.
 func appendSummary(buf []byte, s *summary) []byte {
 	buf = append(buf, `{"order":`...)
-	if s.Order == nil {
-		buf = append(buf, "null"...)
-	} else {
-		buf = append(buf, '[')
-		for i, name := range s.Order {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = docjson.AppendString(buf, name)
-		}
-		buf = append(buf, ']')
-	}
+	buf = docjson.AppendStrings(buf, s.Order)
 	buf = append(buf, `,"constraints_solved":`...)
 	buf = strconv.AppendInt(buf, int64(s.ConstraintsSolved), 10)
 	buf = append(buf, `,"vertices_transformed":`...)

@@ -15,9 +15,6 @@ import (
 // surfaces, a surface with a boundary, renumbered vertices and edges of
 // three faces.
 func TestBuildComplexMatchesSort(t *testing.T) {
-	open := boxMesh(3, [3]float64{}, [3]float64{1, 2, 3}, nil).with(func(tris [][3]int, verts [][3]float64) ([][3]int, [][3]float64) {
-		return slices.Delete(slices.Clone(tris), 5, 9), verts
-	})
 	fin := unitBox().with(func(tris [][3]int, verts [][3]float64) ([][3]int, [][3]float64) {
 		// A fin on an edge of the box: that edge gets a third face.
 		return append(slices.Clone(tris), [3]int{tris[0][0], tris[0][1], len(verts)}), append(slices.Clone(verts), [3]float64{5, 5, 5})
@@ -29,17 +26,11 @@ func TestBuildComplexMatchesSort(t *testing.T) {
 		{"box", boxMesh(4, [3]float64{}, [3]float64{1, 2, 3}, nil)},
 		{"torus", torusMesh(12, 8, 30, 10)},
 		{"renumbered torus", torusMesh(9, 7, 30, 10).renumbered(7).rotatedIndices(3)},
-		{"open box", open},
+		{"open box", openBox()},
 		{"fin", fin},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &part{}
-			for _, v := range tc.mesh.Vertices {
-				p.vertices = append(p.vertices, v)
-			}
-			for _, tr := range tc.mesh.Triangles {
-				p.triangles = append(p.triangles, [3]int64{int64(tr[0]), int64(tr[1]), int64(tr[2])})
-			}
+			p := partOf(tc.mesh)
 			var sc scratch
 			faces, orig := p.faces(&sc)
 			c := buildComplex(len(p.vertices), faces, orig, &sc)

@@ -4,14 +4,8 @@ import "testing"
 
 // benchPart is a part of the 240,000-triangle torus of BenchmarkStage.
 func benchPart() *part {
-	m := torusMesh(400, 300, 50, 10)
-	p := &part{name: "ring", label: `part "ring"`}
-	for _, v := range m.Vertices {
-		p.vertices = append(p.vertices, v)
-	}
-	for _, t := range m.Triangles {
-		p.triangles = append(p.triangles, [3]int64{int64(t[0]), int64(t[1]), int64(t[2])})
-	}
+	p := partOf(torusMesh(400, 300, 50, 10))
+	p.name, p.label = "ring", `part "ring"`
 	return p
 }
 

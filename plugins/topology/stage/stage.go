@@ -382,18 +382,7 @@ func appendReport(buf []byte, r *report) []byte {
 	buf = append(buf, `,"degenerate_faces":`...)
 	buf = strconv.AppendInt(buf, int64(r.DegenerateFaces), 10)
 	buf = append(buf, `,"problems":`...)
-	if r.Problems == nil {
-		buf = append(buf, "null"...)
-	} else {
-		buf = append(buf, '[')
-		for i, p := range r.Problems {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = docjson.AppendString(buf, p)
-		}
-		buf = append(buf, ']')
-	}
+	buf = docjson.AppendStrings(buf, r.Problems)
 	buf = append(buf, `,"export_ok":`...)
 	buf = strconv.AppendBool(buf, r.ExportOK)
 	return append(buf, '}')

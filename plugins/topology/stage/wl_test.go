@@ -12,26 +12,17 @@ import (
 // rounds over per-edge sums: the same labels after the same number of
 // rounds, on closed surfaces and on surfaces with a boundary.
 func TestWLGatherMatchesSums(t *testing.T) {
-	open := boxMesh(3, [3]float64{}, [3]float64{1, 2, 3}, nil).with(func(tris [][3]int, verts [][3]float64) ([][3]int, [][3]float64) {
-		return slices.Delete(slices.Clone(tris), 5, 9), verts
-	})
 	for _, tc := range []struct {
 		name string
 		mesh testMesh
 	}{
 		{"box", boxMesh(4, [3]float64{}, [3]float64{1, 2, 3}, nil)},
 		{"torus", torusMesh(12, 8, 30, 10)},
-		{"open box", open},
+		{"open box", openBox()},
 		{"flipped box", boxMesh(3, [3]float64{}, [3]float64{1, 1, 1}, func(face, i, j int) bool { return (face+i*j)%3 == 0 })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &part{}
-			for _, v := range tc.mesh.Vertices {
-				p.vertices = append(p.vertices, v)
-			}
-			for _, tr := range tc.mesh.Triangles {
-				p.triangles = append(p.triangles, [3]int64{int64(tr[0]), int64(tr[1]), int64(tr[2])})
-			}
+			p := partOf(tc.mesh)
 			var sc scratch
 			faces, orig := p.faces(&sc)
 			c := buildComplex(len(p.vertices), faces, orig, &sc)
@@ -45,4 +36,24 @@ func TestWLGatherMatchesSums(t *testing.T) {
 			require.Equal(t, gFaces, sFaces)
 		})
 	}
+}
+
+// openBox is a subdivided box with four of its triangles taken out: a
+// surface with a boundary.
+func openBox() testMesh {
+	return boxMesh(3, [3]float64{}, [3]float64{1, 2, 3}, nil).with(func(tris [][3]int, verts [][3]float64) ([][3]int, [][3]float64) {
+		return slices.Delete(slices.Clone(tris), 5, 9), verts
+	})
+}
+
+// partOf is a part with m's vertices and triangles.
+func partOf(m testMesh) *part {
+	p := &part{}
+	for _, v := range m.Vertices {
+		p.vertices = append(p.vertices, v)
+	}
+	for _, tr := range m.Triangles {
+		p.triangles = append(p.triangles, [3]int64{int64(tr[0]), int64(tr[1]), int64(tr[2])})
+	}
+	return p
 }

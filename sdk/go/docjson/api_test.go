@@ -216,3 +216,12 @@ func TestAppendWithArray(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
+
+// AppendStrings writes what json.Marshal writes for a []string.
+func TestAppendStringsMatchesMarshal(t *testing.T) {
+	for _, ss := range [][]string{nil, {}, {"a"}, {"a", `b"<`, "é", ""}} {
+		want, err := json.Marshal(ss)
+		require.NoError(t, err)
+		assert.Equal(t, "x"+string(want), string(AppendStrings([]byte("x"), ss)), "%q", ss)
+	}
+}

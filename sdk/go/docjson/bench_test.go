@@ -84,6 +84,26 @@ func BenchmarkParseDocument(b *testing.B) {
 	}
 }
 
+// partVertices reads a part's mesh's vertices, as the assembly4 stage does.
+func partVertices(i int, s *Scanner) ([][3]float64, error) {
+	var v [][3]float64
+	_, err := s.Object(func(key string, s *Scanner) (bool, error) {
+		if key != "mesh" {
+			return false, nil
+		}
+		_, err := s.Object(func(key string, s *Scanner) (bool, error) {
+			if key != "vertices" {
+				return false, nil
+			}
+			var err error
+			v, err = s.Vertices()
+			return true, err
+		})
+		return true, err
+	})
+	return v, err
+}
+
 // BenchmarkParseDocumentVertices checks and parses a document the way the
 // assembly4 stage does: its meshes' vertices parsed, their triangles parsed
 // too (parsed) or only checked (raw, ParseOptions.RawTriangles).
@@ -93,24 +113,7 @@ func BenchmarkParseDocumentVertices(b *testing.B) {
 		b.Run(map[bool]string{false: "parsed", true: "raw"}[raw], func(b *testing.B) {
 			b.SetBytes(int64(len(d)))
 			for b.Loop() {
-				_, parts, err := ParseDocumentWith(d, "parts", nil, ParseOptions{RawTriangles: raw}, func(i int, s *Scanner) ([][3]float64, error) {
-					var v [][3]float64
-					_, err := s.Object(func(key string, s *Scanner) (bool, error) {
-						if key != "mesh" {
-							return false, nil
-						}
-						_, err := s.Object(func(key string, s *Scanner) (bool, error) {
-							if key != "vertices" {
-								return false, nil
-							}
-							var err error
-							v, err = s.Vertices()
-							return true, err
-						})
-						return true, err
-					})
-					return v, err
-				})
+				_, parts, err := ParseDocumentWith(d, "parts", nil, ParseOptions{RawTriangles: raw}, partVertices)
 				if err != nil || len(parts) != 10 {
 					b.Fatal(err)
 				}
@@ -284,24 +287,7 @@ func BenchmarkParseFile(b *testing.B) {
 	b.Run("vertices-raw", func(b *testing.B) {
 		b.SetBytes(int64(len(d)))
 		for b.Loop() {
-			_, _, err := ParseDocumentWith(d, "parts", nil, ParseOptions{RawTriangles: true}, func(i int, s *Scanner) ([][3]float64, error) {
-				var v [][3]float64
-				_, err := s.Object(func(key string, s *Scanner) (bool, error) {
-					if key != "mesh" {
-						return false, nil
-					}
-					_, err := s.Object(func(key string, s *Scanner) (bool, error) {
-						if key != "vertices" {
-							return false, nil
-						}
-						var err error
-						v, err = s.Vertices()
-						return true, err
-					})
-					return true, err
-				})
-				return v, err
-			})
+			_, _, err := ParseDocumentWith(d, "parts", nil, ParseOptions{RawTriangles: true}, partVertices)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -146,6 +146,22 @@ func AppendString(buf []byte, s string) []byte {
 	return append(buf, '"')
 }
 
+// AppendStrings appends ss to buf as json.Marshal writes a []string: null
+// for a nil slice, else an array of AppendString's strings.
+func AppendStrings(buf []byte, ss []string) []byte {
+	if ss == nil {
+		return append(buf, "null"...)
+	}
+	buf = append(buf, '[')
+	for i, s := range ss {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = AppendString(buf, s)
+	}
+	return append(buf, ']')
+}
+
 // IsNull reports whether raw is the JSON text null (without spaces, as the
 // values of Object and Scanner are).
 func IsNull(raw []byte) bool { return len(raw) == 4 && string(raw) == "null" }
