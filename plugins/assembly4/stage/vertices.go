@@ -106,8 +106,11 @@ var (
 	plainSpan = math.Float64bits(1e21) - plainLow
 )
 
-// appendFloat appends v formatted as encoding/json does (shortest
-// representation, exponent only for very small or large magnitudes).
+// appendFloat appends v in its shortest representation, with an exponent
+// only for very small or large magnitudes, as encoding/json chooses; the
+// exponent is strconv's (1e-07, where encoding/json writes 1e-7), as this
+// stage has always written it (TestAppendVertices pins it; appendJSONFloat,
+// for the other numbers of the output, writes encoding/json's).
 func appendFloat(buf []byte, v float64) ([]byte, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil, fmt.Errorf("coordinate %v is not finite after the transform", v)
