@@ -183,15 +183,6 @@ func (p *memoryPool) clean() {
 	p.settled.Broadcast()
 }
 
-// settle waits until no freed mapping is waiting for the cleaner.
-func (p *memoryPool) settle() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.cleaning {
-		p.settled.Wait()
-	}
-}
-
 // trim unmaps the mappings idle for idleTimeout or more, and sets the timer
 // for the next one.
 func (p *memoryPool) trim() {

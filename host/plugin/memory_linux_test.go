@@ -143,3 +143,12 @@ func TestReusedMemoryIsZero(t *testing.T) {
 	}
 	require.NoError(t, f.engine.Close(context.Background()))
 }
+
+// settle waits until no freed mapping is waiting for the cleaner.
+func (p *memoryPool) settle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.cleaning {
+		p.settled.Wait()
+	}
+}

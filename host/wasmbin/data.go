@@ -7,11 +7,6 @@ import (
 	"slices"
 )
 
-const (
-	sectionData      = 11
-	sectionDataCount = 12
-)
-
 // CoalesceGap is the widest run of zeros CoalesceData writes out to join two
 // data segments: about what applying one more segment costs in copying.
 const CoalesceGap = 512
@@ -50,9 +45,9 @@ func CoalesceData(wasm []byte) []byte {
 	var data *Section
 	for i := range secs {
 		switch secs[i].ID {
-		case sectionDataCount:
+		case SectionDataCount:
 			return wasm
-		case sectionData:
+		case SectionData:
 			data = &secs[i]
 		}
 	}
@@ -105,7 +100,7 @@ func CoalesceData(wasm []byte) []byte {
 	}
 	out := make([]byte, 0, len(wasm)+len(body)-len(data.Data))
 	out = append(out, wasm[:data.Offset]...)
-	out = append(out, sectionData)
+	out = append(out, SectionData)
 	out = binary.AppendUvarint(out, uint64(len(body)))
 	out = append(out, body...)
 	return append(out, wasm[data.End:]...)

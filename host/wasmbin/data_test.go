@@ -40,7 +40,7 @@ func dataModule(segs []seg, dataCount bool) []byte {
 	out = section(out, SectionMemory, []byte{1, 0x00, 2})
 	out = section(out, SectionExport, []byte{1, 6, 'm', 'e', 'm', 'o', 'r', 'y', KindMemory, 0})
 	if dataCount {
-		out = section(out, sectionDataCount, binary.AppendUvarint(nil, uint64(len(segs))))
+		out = section(out, SectionDataCount, binary.AppendUvarint(nil, uint64(len(segs))))
 	}
 	body := binary.AppendUvarint(nil, uint64(len(segs)))
 	for _, s := range segs {
@@ -48,7 +48,7 @@ func dataModule(segs []seg, dataCount bool) []byte {
 		body = binary.AppendUvarint(body, uint64(len(s.init)))
 		body = append(body, s.init...)
 	}
-	return section(out, sectionData, body)
+	return section(out, SectionData, body)
 }
 
 // memoryOf instantiates wasm and returns a copy of its memory.
@@ -67,7 +67,7 @@ func segmentCount(t *testing.T, wasm []byte) int {
 	secs, err := Sections(wasm)
 	require.NoError(t, err)
 	for _, s := range secs {
-		if s.ID == sectionData {
+		if s.ID == SectionData {
 			segs, err := activeSegments(s.Data)
 			require.NoError(t, err)
 			return len(segs)

@@ -68,7 +68,7 @@ func InstrumentLoops(wasm []byte) ([]byte, error) {
 	var globalSec, exportSec, codeSec *Section
 	for i := range secs {
 		switch secs[i].ID {
-		case 6:
+		case SectionGlobal:
 			globalSec = &secs[i]
 			r := &reader{b: secs[i].Data}
 			if definedGlobals, err = r.u32(); err != nil {
@@ -76,7 +76,7 @@ func InstrumentLoops(wasm []byte) ([]byte, error) {
 			}
 		case SectionExport:
 			exportSec = &secs[i]
-		case 10:
+		case SectionCode:
 			codeSec = &secs[i]
 		}
 	}
@@ -118,19 +118,19 @@ func InstrumentLoops(wasm []byte) ([]byte, error) {
 		// A missing global section goes right before the export section
 		// (sections 6 and 7 are adjacent in the required order).
 		if s.ID == SectionExport && !wroteGlobal && globalSec == nil {
-			emit(6, globalBody)
+			emit(SectionGlobal, globalBody)
 			wroteGlobal = true
 		}
 		switch {
 		case s.ID == SectionCustom && strings.HasPrefix(s.Name, ".debug_"):
 			continue
-		case s.ID == 6:
-			emit(6, globalBody)
+		case s.ID == SectionGlobal:
+			emit(SectionGlobal, globalBody)
 			wroteGlobal = true
 		case s.ID == SectionExport:
 			emit(SectionExport, exportBody)
-		case s.ID == 10:
-			emit(10, codeBody)
+		case s.ID == SectionCode:
+			emit(SectionCode, codeBody)
 		default:
 			out = append(out, wasm[s.Offset:s.End]...)
 		}

@@ -20,13 +20,17 @@ var header = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
 
 // Section ids.
 const (
-	SectionCustom   = 0
-	SectionType     = 1
-	SectionImport   = 2
-	SectionFunction = 3
-	SectionMemory   = 5
-	SectionExport   = 7
-	SectionStart    = 8
+	SectionCustom    = 0
+	SectionType      = 1
+	SectionImport    = 2
+	SectionFunction  = 3
+	SectionMemory    = 5
+	SectionGlobal    = 6
+	SectionExport    = 7
+	SectionStart     = 8
+	SectionCode      = 10
+	SectionData      = 11
+	SectionDataCount = 12
 )
 
 // External kinds of imports and exports.
